@@ -1,0 +1,1 @@
+"""Inference: text normalization, tokenization, engines (DeepSparse, ONNX Runtime), model folders, batching."""

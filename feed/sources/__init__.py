@@ -1,0 +1,1 @@
+"""Tweet sources: replay files, the demo market simulator, the live X stream."""

@@ -1,0 +1,6 @@
+"""`python -m finterm` is the same as the `finterm` command."""
+
+from finterm.tui.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

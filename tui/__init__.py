@@ -1,0 +1,1 @@
+"""The Textual monitor and the command-line entry point."""
