@@ -15,9 +15,9 @@ from .records import Tweet
 
 URL_RE = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
 # A cashtag: `$` then 1-6 letters, optionally a class suffix (.B), not preceded by a word
-# character or another `$`, and not followed by more word characters. `$5`, `$1.2M` fail the
+# character or `$`, and not followed by a word character or `$`. `$5`, `$1.2M` fail the
 # letter-first rule.
-CASHTAG_RE = re.compile(r"(?<![\w$])\$([A-Za-z]{1,6}(?:[._][A-Za-z]{1,2})?)(?![\w])")
+CASHTAG_RE = re.compile(r"(?<![\w$])\$([A-Za-z]{1,6}(?:[._][A-Za-z]{1,2})?)(?![\w$])")
 # C0 controls except tab/newline, DEL, C1 controls, and bidi overrides/isolates.
 _CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
@@ -46,7 +46,7 @@ def parse_cashtags(text: str) -> tuple[str, ...]:
     """Upper-case cashtags in order of first appearance, without `$`; URLs are skipped."""
     seen: dict[str, None] = {}
     for m in CASHTAG_RE.finditer(URL_RE.sub(" ", text)):
-        seen.setdefault(m.group(1).upper().replace("_", "."), None)
+        seen.setdefault(m.group(1).upper(), None)
     return tuple(seen)
 
 

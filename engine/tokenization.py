@@ -1,0 +1,73 @@
+"""Tokenize tweets with the model folder's tokenizer.json and pad each batch to a bucket.
+
+Tweets are short (20-45 tokens), so a batch is padded only to the smallest bucket that
+holds its longest tweet, not to the model's 128 or 512.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from .errors import ModelError
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A padded batch: arrays of shape (rows, seq_len); `n` real rows (the rest is padding)."""
+
+    input_ids: np.ndarray
+    attention_mask: np.ndarray
+    token_type_ids: np.ndarray
+    n: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.input_ids.shape  # type: ignore[return-value]
+
+    def feeds(self, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name) for name in names}
+
+
+def choose_length(longest: int, buckets: tuple[int, ...], max_length: int) -> int:
+    """The smallest bucket that holds `longest` tokens, capped at the model's limit."""
+    for b in sorted(buckets):
+        if b >= longest:
+            return min(b, max_length)
+    return min(max(buckets), max_length)
+
+
+class BatchTokenizer:
+    """Wraps a `tokenizers.Tokenizer`: no padding inside it, truncation at the model's limit."""
+
+    def __init__(self, tokenizer_path, max_length: int, buckets: tuple[int, ...]):
+        try:
+            tok = Tokenizer.from_file(str(tokenizer_path))
+        except Exception as exc:  # tokenizers raises a bare Exception on bad JSON
+            raise ModelError(f"{tokenizer_path} is not a tokenizers JSON file ({exc})") from None
+        tok.no_padding()
+        tok.enable_truncation(max_length=max_length)
+        self._tok = tok
+        self.max_length = max_length
+        self.buckets = tuple(sorted(b for b in buckets if b <= max_length)) or (max_length,)
+        self.pad_id = tok.token_to_id("[PAD]") or tok.token_to_id("<pad>") or 0
+
+    def encode(self, texts: list[str], seq_len: int | None = None, rows: int | None = None) -> Encoded:
+        """Encode and pad to `seq_len` (default: by bucket) and `rows` (default: len(texts))."""
+        encs = self._tok.encode_batch(texts, add_special_tokens=True)
+        longest = max((len(e.ids) for e in encs), default=1)
+        length = seq_len or choose_length(longest, self.buckets, self.max_length)
+        rows = max(rows or len(texts), len(texts))
+        ids = np.full((rows, length), self.pad_id, dtype=np.int64)
+        mask = np.zeros((rows, length), dtype=np.int64)
+        types = np.zeros((rows, length), dtype=np.int64)
+        for i, e in enumerate(encs):
+            seq = e.ids[:length]
+            if len(e.ids) > length:  # keep the closing special token when cutting to a bucket
+                seq = e.ids[: length - 1] + e.ids[-1:]
+            ids[i, : len(seq)] = seq
+            mask[i, : len(seq)] = 1
+        mask[len(texts):, 0] = 1  # padding rows attend to one token so softmax stays finite
+        return Encoded(ids, mask, types, len(texts))
