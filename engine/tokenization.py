@@ -54,20 +54,26 @@ class BatchTokenizer:
         self.buckets = tuple(sorted(b for b in buckets if b <= max_length)) or (max_length,)
         self.pad_id = tok.token_to_id("[PAD]") or tok.token_to_id("<pad>") or 0
 
-    def encode(self, texts: list[str], seq_len: int | None = None, rows: int | None = None) -> Encoded:
-        """Encode and pad to `seq_len` (default: by bucket) and `rows` (default: len(texts))."""
-        encs = self._tok.encode_batch(texts, add_special_tokens=True)
-        longest = max((len(e.ids) for e in encs), default=1)
+    def tokenize(self, texts: list[str]) -> list[list[int]]:
+        """Token ids per text (special tokens added, truncated at the model's limit)."""
+        return [e.ids for e in self._tok.encode_batch(texts, add_special_tokens=True)]
+
+    def pad(self, seqs: list[list[int]], seq_len: int | None = None, rows: int | None = None) -> Encoded:
+        """Pad to `seq_len` (default: the bucket of the longest) and `rows` (default: len(seqs))."""
+        longest = max((len(s) for s in seqs), default=1)
         length = seq_len or choose_length(longest, self.buckets, self.max_length)
-        rows = max(rows or len(texts), len(texts))
+        rows = max(rows or len(seqs), len(seqs))
         ids = np.full((rows, length), self.pad_id, dtype=np.int64)
         mask = np.zeros((rows, length), dtype=np.int64)
         types = np.zeros((rows, length), dtype=np.int64)
-        for i, e in enumerate(encs):
-            seq = e.ids[:length]
-            if len(e.ids) > length:  # keep the closing special token when cutting to a bucket
-                seq = e.ids[: length - 1] + e.ids[-1:]
+        for i, seq in enumerate(seqs):
+            if len(seq) > length:  # keep the closing special token when cutting to a bucket
+                seq = seq[: length - 1] + seq[-1:]
             ids[i, : len(seq)] = seq
             mask[i, : len(seq)] = 1
-        mask[len(texts):, 0] = 1  # padding rows attend to one token so softmax stays finite
-        return Encoded(ids, mask, types, len(texts))
+        mask[len(seqs):, 0] = 1  # padding rows attend to one token so softmax stays finite
+        return Encoded(ids, mask, types, len(seqs))
+
+    def encode(self, texts: list[str], seq_len: int | None = None, rows: int | None = None) -> Encoded:
+        """Tokenize and pad in one step."""
+        return self.pad(self.tokenize(texts), seq_len, rows)
