@@ -1,0 +1,116 @@
+"""A pipeline-shaped test double fed from fixture.jsonl, and helpers for the UI tests.
+
+It has the shape docs/CONTRACTS.md gives the real pipeline (`events` queue of `list[Scored]`
+batches, `SourceStatus`-like objects and `PipelineFailed`; `source` with `name`, `describe()`,
+`set_speed()`/`speed`; `classifier.describe()`; `stats`; `start()`/`stop()`), so the real app
+runs unchanged over it. Only the pipeline is a double; every widget is the real one.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from types import SimpleNamespace
+
+from finterm.engine.records import Scored, Tweet
+
+FIXTURE = Path(__file__).with_name("fixture.jsonl")
+FIXED_CLOCK = datetime(2026, 1, 15, 9, 30, 0, tzinfo=timezone.utc)
+
+
+@dataclass
+class Status:
+    """Stands in for feed.events.SourceStatus until it exists (same fields)."""
+
+    state: str
+    detail: str = ""
+    next_retry_at: float | None = None
+    position: int | None = None
+    total: int | None = None
+    speed: float | None = None
+
+
+class PipelineFailed(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def load_fixture(path: Path = FIXTURE) -> list[Scored]:
+    out = []
+    for line in path.read_text().splitlines():
+        r = json.loads(line)
+        tw = Tweet(
+            id=r["id"], created_at=datetime.fromisoformat(r["created_at"].replace("Z", "+00:00")),
+            author=r["user"], text=r["text"], tickers=tuple(r["symbols"]), source="replay",
+        )
+        out.append(Scored(tweet=tw, sentiment=r["sentiment"], sentiment_score=r["sentiment_score"],
+                          topic=r["topic"], topic_score=r["topic_score"], batch_latency_ms=r["latency_ms"]))
+    return out
+
+
+class ReplaySourceDouble:
+    name = "replay"
+
+    def __init__(self, path: str = "fixture.jsonl", speed: float | None = 1.0) -> None:
+        self.path = path
+        self.speed = speed
+        self.speeds: list[float | None] = []
+
+    def describe(self) -> str:
+        return self.path
+
+    def set_speed(self, x: float | None) -> None:
+        self.speed = x
+        self.speeds.append(x)
+
+
+class QueuePipeline:
+    """Everything is queued up front (or by `push`); nothing runs in threads."""
+
+    def __init__(self, scored: list[Scored] | None = None, batch: int = 16, ended: bool = True,
+                 source=None) -> None:
+        self.events: queue.Queue = queue.Queue()
+        self.source = source or ReplaySourceDouble()
+        self.classifier = SimpleNamespace(describe=lambda: "onnxruntime · sentiment finbert-s (11.2 MB) + topic finbert-t (11.4 MB)")
+        self.stats = SimpleNamespace(count=0, rate=0.0, latency_p50=None, latency_p99=None)
+        self.started = False
+        self.stopped = False
+        scored = scored or []
+        self.events.put(Status("live", position=0, total=len(scored), speed=getattr(self.source, "speed", None)))
+        for i in range(0, len(scored), batch):
+            self.push(scored[i : i + batch])
+        if ended:
+            self.events.put(Status("ended", position=len(scored), total=len(scored)))
+
+    def push(self, batch: list[Scored]) -> None:
+        self.events.put(list(batch))
+        self.stats.count += len(batch)
+
+    def start(self) -> None:
+        self.started = True
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def join(self) -> None:
+        pass
+
+
+def fixture_config(**ui) -> SimpleNamespace:
+    base = dict(window_minutes=60, newest_first=True, theme="dark", feed_max=500)
+    base.update(ui)
+    return SimpleNamespace(ui=SimpleNamespace(**base), watchlist=["SPY", "QQQ"])
+
+
+def make_app(**kw):
+    """The real FintermApp over the fixture, with a fixed clock and timers that never tick."""
+    from finterm.tui.app import FintermApp
+
+    pipeline = kw.pop("pipeline", None) or QueuePipeline(load_fixture())
+    config = kw.pop("config", None) or fixture_config()
+    return FintermApp(pipeline=pipeline, config=config, clock=lambda: FIXED_CLOCK,
+                      drain_interval=kw.pop("drain_interval", 3600), panel_interval=kw.pop("panel_interval", 3600), **kw)

@@ -1,0 +1,334 @@
+"""Pilot drives the real FintermApp: every key binding, every filter, pause, help, quit, errors.
+
+The pipeline is a queue-fed double with the contract's shape (tests/snapshots/fixture.py);
+every widget is the real one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import pytest
+
+from finterm.tui.app import FintermApp
+from finterm.tui.filters import Filters
+from finterm.tui.screens import HelpScreen, TickerFilterScreen, TopicPickerScreen
+from finterm.tui.widgets import FeedView, StatusBar, TickerPanel, TopicHistogram
+from tests.snapshots.fixture import PipelineFailed, QueuePipeline, Status, fixture_config, load_fixture, make_app
+
+pytestmark = pytest.mark.anyio  # anyio's pytest plugin runs the async tests on asyncio
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+SIZE = (160, 48)
+
+
+def feed_items(app: FintermApp):
+    return [e.scored for e in app.query_one(FeedView)._view]
+
+
+def screen_text(app: FintermApp) -> str:
+    """What the feed draws, as plain text (every line of every entry)."""
+    feed = app.query_one(FeedView)
+    return "\n".join("".join(seg.text for seg in strip) for e in feed._order for strip in (e.lines or []))
+
+
+async def started(pilot):
+    pilot.app.refresh_now()
+    await pilot.pause()
+
+
+async def test_starts_pipeline_and_shows_final_state():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        assert app.pipeline.started
+        assert app.query_one(FeedView).count == 180
+        info = app.status_info()
+        assert info.state == "ended" and info.is_replay and info.position == 180
+        assert info.p50 is not None and info.p99 >= info.p50
+        assert any("Replay finished" in n.message for n in app._notifications)
+        tp = app.query_one(TickerPanel)
+        assert tp.row_count == 13  # 12 tickers seen (SPY among them) + QQQ from the watchlist
+        assert [tp.coordinate_to_cell_key((i, 0)).row_key.value for i in (0, 1)] == ["SPY", "QQQ"]
+        assert sum(app.query_one(TopicHistogram).counts.values()) == 180
+        # newest first: the first entry is the last tweet of the file
+        assert app.query_one(FeedView)._order[0].scored.tweet.id == "500000000000000179"
+
+
+async def test_untrusted_text_is_literal():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        text = screen_text(app)
+        assert "[bold red]FAKE ALERT[/]" in text
+        assert "\x1b" not in text and "\x07" not in text
+
+
+async def test_ticker_filter_by_typing_with_completion():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.press("t")
+        assert isinstance(app.screen, TickerFilterScreen)
+        await pilot.press("a", "a")
+        await pilot.press("enter")  # "AA" is not a ticker seen: the first match, AAPL
+        assert app.filters.ticker == "AAPL"
+        items = feed_items(app)
+        assert items and all("AAPL" in sc.tweet.tickers for sc in items)
+        assert app.query_one(TopicHistogram).scope == "AAPL"
+        assert app.status_info().filters.ticker == "AAPL"
+        # tab accepts the suggestion
+        await pilot.press("t")
+        inp = app.screen.query_one("#ticker-input")
+        inp.value = ""
+        await pilot.press("n", "v", "tab")
+        assert inp.value.upper() == "NVDA"
+        await pilot.press("escape")
+        assert app.filters.ticker == "AAPL"
+
+
+async def test_ticker_filter_by_row_and_click():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        tp = app.query_one(TickerPanel)
+        tp.focus()
+        await pilot.pause()
+        tp.move_cursor(row=2)
+        await pilot.pause()
+        want = tp.current_ticker()
+        assert app.query_one(TopicHistogram).scope == want  # the histogram follows the selected row
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.filters.ticker == want
+        # clicking a row filters by it
+        await pilot.click(TickerPanel, offset=(3, 5))
+        await pilot.pause()
+        assert app.filters.ticker == tp.current_ticker() != want
+
+
+async def test_click_on_histogram_and_topic_picker():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.click(TopicHistogram, offset=(4, 6))  # row 5 of the bars: Earnings
+        await pilot.pause()
+        assert app.filters.topic == "Earnings"
+        assert all(sc.topic == "Earnings" for sc in feed_items(app))
+        await pilot.press("p")
+        assert isinstance(app.screen, TopicPickerScreen)
+        await pilot.press("home", "down", "enter")  # All topics, then Analyst Update
+        assert app.filters.topic == "Analyst Update"
+        await pilot.press("p", "home", "enter")
+        assert app.filters.topic is None
+        await pilot.press("p", "escape")
+        assert app.filters.topic is None and not isinstance(app.screen, TopicPickerScreen)
+
+
+async def test_click_on_cashtag_in_feed():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        # first entry: "$MSFT falls ..." on its second line; the bar is 2 cells, plus padding and border
+        await pilot.click(FeedView, offset=(5, 2))
+        await pilot.pause()
+        assert app.filters.ticker == "MSFT"
+
+
+async def test_sentiment_cycle_and_clear():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        seen = []
+        for _ in range(4):
+            await pilot.press("e")
+            seen.append(app.filters.sentiment)
+            if app.filters.sentiment:
+                assert all(sc.sentiment == app.filters.sentiment for sc in feed_items(app))
+        assert seen == ["Bullish", "Bearish", "Neutral", None]
+        await pilot.press("e")
+        app.action_filter_ticker("TSLA")
+        app.action_filter_topic("Macro")
+        await pilot.pause()
+        assert app.filters == Filters("TSLA", "Macro", "Bullish")
+        assert all(sc.sentiment == "Bullish" and sc.topic == "Macro" and "TSLA" in sc.tweet.tickers for sc in feed_items(app))
+        await pilot.press("x")
+        assert app.filters == Filters() and app.query_one(FeedView).count == 180
+
+
+async def test_filtered_view_keeps_collecting():
+    app = make_app(pipeline=QueuePipeline(load_fixture()[:50], ended=False))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        app.action_filter_ticker("AAPL")
+        before = app.query_one(FeedView).count
+        rest = load_fixture()[50:]
+        app.pipeline.push(rest)
+        app.refresh_now()
+        assert app.query_one(FeedView).count == before + sum("AAPL" in s.tweet.tickers for s in rest)
+
+
+async def test_pause_holds_display_and_drops_nothing():
+    data = load_fixture()
+    app = make_app(pipeline=QueuePipeline(data[:100], ended=False))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.press("space")
+        assert app.paused and app.status_info().paused
+        app.pipeline.push(data[100:])
+        app.refresh_now()
+        assert app.query_one(FeedView).count == 100  # display held
+        assert app.aggregator.seen == 180  # scoring and counting went on
+        assert app.status_info().held == 80
+        await pilot.press("space")
+        assert not app.paused
+        assert app.query_one(FeedView).count == 180
+
+
+async def test_replay_speed_keys():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        src = app.pipeline.source
+        await pilot.press("plus")
+        assert src.speed == 2
+        await pilot.press("plus", "plus")
+        assert src.speed == 10
+        await pilot.press("minus")
+        assert src.speed == 5
+        src.speed = None
+        await pilot.press("plus")
+        assert src.speed is None  # max stays max
+        await pilot.press("minus")
+        assert src.speed == 1000
+        assert app.status_info().speed == 1000
+
+
+async def test_speed_on_live_source_says_so():
+    class Live:
+        name = "live"
+
+        def describe(self):
+            return "X filtered stream"
+
+    app = make_app(pipeline=QueuePipeline(load_fixture()[:10], source=Live()))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.press("plus")
+        assert any("replays only" in n.message for n in app._notifications)
+        assert app.status_info().kind == "live"
+
+
+async def test_window_sort_scores_order_theme():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        assert app.window_minutes == 60
+        await pilot.press("w")
+        assert app.window_minutes == 240 and app.aggregator.window_minutes == 240
+        await pilot.press("w")
+        assert app.window_minutes is None
+        await pilot.press("w")
+        assert app.window_minutes == 15
+        assert app.aggregator.total < 180  # the fixture spans 38 minutes
+        assert app.status_info().window == "15 min"
+        tp = app.query_one(TickerPanel)
+        await pilot.press("o")
+        assert tp.sort == "net"
+        nets = [app.aggregator.ticker(tp.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(2, tp.row_count)]
+        assert [s.net for s in nets] == sorted((s.net for s in nets), reverse=True)
+        await pilot.press("o")
+        assert tp.sort == "name"
+        await pilot.press("o")
+        assert tp.sort == "activity"
+        await pilot.press("s")
+        assert app.query_one(FeedView).show_scores
+        assert "%" in screen_text(app)
+        await pilot.press("n")
+        feed = app.query_one(FeedView)
+        assert not feed.newest_first and feed._order[-1].scored.tweet.id == "500000000000000179"
+        theme = app.theme
+        await pilot.press("c")
+        assert app.theme != theme and app.theme.startswith("finterm-")
+
+
+async def test_help_screen_and_command_palette():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for t in ("Filter by ticker", "Filter by topic", "Pause / resume", "Change window", "Clear filters"):
+            assert t in titles
+
+
+async def test_quit_stops_pipeline():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.pipeline.stopped
+    assert app.return_code in (0, None)
+
+
+async def test_errors_are_notifications_not_tracebacks():
+    p = QueuePipeline(load_fixture()[:20], ended=False)
+    p.events.put(Status("error", detail="401 Unauthorized: check X_BEARER_TOKEN [bold]x[/]"))
+    p.events.put(PipelineFailed("model folder assets/models/topic is missing"))
+
+    class Broken(QueuePipeline):
+        def start(self):
+            raise RuntimeError("no credentials")
+
+    app = make_app(pipeline=p)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        msgs = [n.message for n in app._notifications]
+        assert any("401 Unauthorized" in m and "[bold]x[/]" in m for m in msgs)
+        assert any("model folder" in m for m in msgs)
+        assert "model folder" in app.status_info().error
+        assert app.is_running
+    app2 = make_app(pipeline=Broken(load_fixture()[:5]))
+    async with app2.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        assert any("no credentials" in n.message for n in app2._notifications)
+        assert app2.query_one(FeedView).count == 5
+
+
+async def test_feed_is_bounded_and_drain_is_bounded():
+    data = load_fixture()
+    many = []
+    for k in range(30):  # 5,400 tweets
+        many.extend(replace(s, tweet=replace(s.tweet, id=f"{k}-{s.tweet.id}")) for s in data)
+    cfg = fixture_config(feed_max=200)
+    app = make_app(pipeline=QueuePipeline(many, batch=32, ended=False), config=cfg)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        t0 = time.perf_counter()
+        took = app.drain(max_items=51)  # one tick's worth: the status, then 50 batches
+        assert took == 50 * 32
+        assert time.perf_counter() - t0 < 2.0
+        app.refresh_now()
+        assert app.query_one(FeedView).count == 200
+        assert app.aggregator.seen == 5400
+
+
+async def test_timers_drain_on_their_own():
+    app = make_app(drain_interval=0.05, panel_interval=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if app.query_one(FeedView).count == 180 and app.query_one(TickerPanel).row_count:
+                break
+        assert app.query_one(FeedView).count == 180
+        assert app.query_one(TickerPanel).row_count == 13
+        assert app.query_one(StatusBar).info.state == "ended"

@@ -1,0 +1,509 @@
+"""The finterm monitor: a Textual app over any pipeline-shaped object.
+
+The app never scores anything. The pipeline (docs/CONTRACTS.md) runs in its own threads and
+puts `list[Scored]` batches, `SourceStatus` and `PipelineFailed` on `pipeline.events`; a timer
+drains that queue (bounded work per tick), feeds the aggregator, and applies the updates in
+one `batch_update`. The panels are redrawn from the aggregator at a lower rate, so a replay
+at hundreds of tweets a second leaves the keys answering at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from collections import deque
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from textual import on
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from finterm.engine.records import Scored
+from finterm.feed.aggregate import Aggregator
+
+from .filters import Filters
+from .messages import TickerChosen, TickerHighlighted, TopicChosen
+from .palette import THEME_NAMES, THEMES, theme_name
+from .render import safe, short_topic
+from .screens import HelpScreen, TickerFilterScreen, TopicPickerScreen
+from .screens.topic_picker import ALL
+from .widgets import FeedView, StatusBar, StatusInfo, TickerPanel, TopicHistogram
+
+log = logging.getLogger("finterm.tui")
+
+WINDOWS: list[int | None] = [15, 60, 240, None]
+SPEEDS: list[float | None] = [0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 1000, None]
+#: Most queue items taken per drain tick, and the time budget for it (the rest waits a tick).
+DRAIN_MAX_ITEMS = 2000
+DRAIN_BUDGET_S = 0.030
+
+
+def window_label(minutes: int | None) -> str:
+    if minutes is None:
+        return "session"
+    if minutes % 60 == 0:
+        return f"{minutes // 60} h"
+    return f"{minutes} min"
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    """An attribute or a mapping key (configs may be dataclasses or dicts)."""
+    if obj is None:
+        return default
+    if isinstance(obj, dict):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def _stat(stats: Any, *names: str) -> Any:
+    for n in names:
+        v = _get(stats, n)
+        if v is not None:
+            return v
+    return None
+
+
+class FintermApp(App):
+    """Live feed, ticker panel and topic histogram over a scoring pipeline."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "finterm"
+    ENABLE_COMMAND_PALETTE = True
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (130, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
+
+    BINDINGS = [
+        Binding("t", "pick_ticker", "Ticker"),
+        Binding("p", "pick_topic", "Topic"),
+        Binding("e", "cycle_sentiment", "Sentiment"),
+        Binding("x", "clear_filters", "Clear"),
+        Binding("space", "toggle_pause", "Pause"),
+        Binding("plus,equals_sign", "speed(1)", "Faster", key_display="+"),
+        Binding("minus,underscore", "speed(-1)", "Slower", key_display="-"),
+        Binding("w", "cycle_window", "Window"),
+        Binding("o", "cycle_sort", "Sort"),
+        Binding("s", "toggle_scores", "Scores", show=False),
+        Binding("n", "toggle_order", "Newest", show=False),
+        Binding("c", "cycle_theme", "Colors", show=False),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(
+        self,
+        pipeline: Any,
+        config: Any = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        drain_interval: float = 0.1,
+        panel_interval: float = 0.5,
+        start_pipeline: bool = True,
+    ) -> None:
+        super().__init__()
+        self.pipeline = pipeline
+        self.config = config
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.drain_interval = drain_interval
+        self.panel_interval = panel_interval
+        self.start_pipeline = start_pipeline
+        ui = _get(config, "ui")
+        wm = _get(ui, "window_minutes", 60)
+        self.window_minutes: int | None = int(wm) if wm else None
+        self.windows = list(WINDOWS)
+        if self.window_minutes not in self.windows:
+            self.windows.insert(0, self.window_minutes)
+        self.newest_first = bool(_get(ui, "newest_first", True))
+        self.feed_max = int(_get(ui, "feed_max", 1000) or 1000)
+        self.watchlist = [safe(w).lstrip("$").upper() for w in (_get(config, "watchlist", None) or []) if safe(w)]
+        for th, _ in THEMES.values():
+            self.register_theme(th)
+        self.theme = theme_name(_get(ui, "theme", None))
+
+        self.aggregator = Aggregator(window_minutes=self.window_minutes, retain_minutes=max(240, self.window_minutes or 0))
+        self.filters = Filters()
+        self.paused = False
+        self._held: deque[Scored] = deque(maxlen=self.feed_max)
+        self._held_count = 0
+        self._latencies: deque[float] = deque(maxlen=512)
+        self._panels_dirty = True
+        self._source_status: Any = None
+        self._error = ""
+        self._ended_notified = False
+        self._highlighted_ticker: str | None = None
+        self._stopped = False
+
+    # -- layout -----------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        with Horizontal(id="main"):
+            feed = FeedView(max_items=self.feed_max, newest_first=self.newest_first, id="feed")
+            feed.border_title = "Feed"
+            yield feed
+            with Vertical(id="side"):
+                tp = TickerPanel(watchlist=self.watchlist, id="tickers")
+                tp.border_title = "Tickers"
+                yield tp
+                yield TopicHistogram(id="topics")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(FeedView).focus()
+        self._retitle_feed()
+        if self.start_pipeline:
+            try:
+                self.pipeline.start()
+            except Exception as exc:  # a missing model, no credentials: say so, stay up
+                log.exception("pipeline failed to start")
+                self._fail(f"could not start: {exc}")
+        self.set_interval(self.drain_interval, self._drain_tick)
+        self.set_interval(self.panel_interval, self._panel_tick)
+        self.set_interval(1.0, self._refresh_status)
+        self._refresh_panels()
+        self._refresh_status()
+
+    # -- pipeline -----------------------------------------------------------------------------
+    @property
+    def source(self) -> Any:
+        return _get(self.pipeline, "source")
+
+    def _drain_tick(self) -> None:
+        try:
+            self.drain()
+        except Exception as exc:  # never a traceback over the screen
+            log.exception("while applying pipeline events")
+            self._fail(f"display error: {exc}")
+
+    def drain(self, max_items: int = DRAIN_MAX_ITEMS, budget_s: float = DRAIN_BUDGET_S) -> int:
+        """Take what the pipeline has queued (bounded work) and apply it; returns tweets taken."""
+        events = _get(self.pipeline, "events")
+        if events is None:
+            return 0
+        batch: list[Scored] = []
+        deadline = time.monotonic() + budget_s
+        status_changed = False
+        for _ in range(max_items):
+            try:
+                ev = events.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(ev, list):
+                batch.extend(ev)
+                if ev:
+                    self._latencies.append(float(ev[0].batch_latency_ms or 0.0))
+            elif hasattr(ev, "state"):
+                self._on_source_status(ev)
+                status_changed = True
+            elif type(ev).__name__ == "PipelineFailed" or isinstance(ev, BaseException):
+                self._fail(str(_get(ev, "message", None) or ev))
+                status_changed = True
+            if len(batch) >= 4096 or time.monotonic() > deadline:
+                break
+        if batch:
+            self._apply(batch)
+        if status_changed:
+            self._refresh_status()
+        return len(batch)
+
+    def _apply(self, batch: list[Scored]) -> None:
+        self.aggregator.add_batch(batch)
+        self._panels_dirty = True
+        if self.paused:
+            self._held.extend(batch)
+            self._held_count += len(batch)
+            return
+        with self.batch_update():
+            self.query_one(FeedView).add(batch)
+            self._retitle_feed()
+
+    def _on_source_status(self, st: Any) -> None:
+        self._source_status = st
+        state = _get(st, "state", "")
+        detail = safe(_get(st, "detail", "") or "", 200)
+        if state == "error":
+            self._error = detail or "source error"
+            log.error("source error: %s", detail)
+            self.notify(self._error, title="Source", severity="error", markup=False, timeout=8)
+        elif state == "reconnecting":
+            self.notify(detail or "stream dropped; reconnecting", title="Source", severity="warning", markup=False)
+        elif state in ("live", "polling"):
+            self._error = ""
+        elif state == "ended" and not self._ended_notified:
+            self._ended_notified = True
+            self._panels_dirty = True
+            msg = "Replay finished: showing the final state. q quits." if self._is_replay() else "The source has ended."
+            self.notify(msg, title="Ended", timeout=10)
+
+    def _fail(self, message: str) -> None:
+        self._error = safe(message, 300)
+        log.error("pipeline: %s", self._error)
+        self.notify(self._error, title="Pipeline", severity="error", markup=False, timeout=15)
+        self._refresh_status()
+
+    def _is_replay(self) -> bool:
+        return callable(getattr(self.source, "set_speed", None))
+
+    # -- refreshing -------------------------------------------------------------------------
+    def _panel_tick(self) -> None:
+        if self._panels_dirty and not self.paused:
+            try:
+                self._refresh_panels()
+            except Exception as exc:
+                log.exception("while refreshing panels")
+                self._fail(f"display error: {exc}")
+
+    def _histogram_scope(self) -> str | None:
+        if self.filters.ticker:
+            return self.filters.ticker
+        tp = self.query_one(TickerPanel)
+        if tp.has_focus and self._highlighted_ticker:
+            return self._highlighted_ticker
+        return None
+
+    def _refresh_panels(self) -> None:
+        self._panels_dirty = False
+        with self.batch_update():
+            tp = self.query_one(TickerPanel)
+            tp.filter_ticker = self.filters.ticker
+            tp.update_from(self.aggregator, self.window_minutes)
+            scope = self._histogram_scope()
+            self.query_one(TopicHistogram).show(self.aggregator.topic_counts(scope), scope, self.filters.topic)
+            self._refresh_status()
+
+    def _latency(self) -> tuple[float | None, float | None]:
+        if not self._latencies:
+            stats = _get(self.pipeline, "stats")
+            return _stat(stats, "latency_p50", "p50", "latency_p50_ms"), _stat(stats, "latency_p99", "p99", "latency_p99_ms")
+        xs = sorted(self._latencies)
+        return xs[len(xs) // 2], xs[min(len(xs) - 1, int(len(xs) * 0.99))]
+
+    def status_info(self) -> StatusInfo:
+        src = self.source
+        st = self._source_status
+        name = safe(_get(src, "name", "") or "")
+        desc = ""
+        try:
+            desc = src.describe() if callable(getattr(src, "describe", None)) else ""
+        except Exception:
+            desc = ""
+        engine = ""
+        clf = _get(self.pipeline, "classifier")
+        try:
+            engine = clf.describe() if callable(getattr(clf, "describe", None)) else ""
+        except Exception:
+            engine = ""
+        is_replay = self._is_replay()
+        speed = _get(st, "speed", None) if st is not None else None
+        if is_replay:
+            speed = getattr(src, "speed", speed)
+        p50, p99 = self._latency()
+        return StatusInfo(
+            source=desc or name,
+            kind=name or ("replay" if is_replay else "source"),
+            state=_get(st, "state", "connecting") if st is not None else "connecting",
+            detail="" if _get(st, "state", "") == "error" else safe(_get(st, "detail", "") or "", 80),
+            position=_get(st, "position"),
+            total=_get(st, "total"),
+            speed=speed,
+            is_replay=is_replay,
+            per_minute=self.aggregator.rate_per_minute(5),
+            scored=self.aggregator.seen,
+            engine=engine,
+            p50=p50,
+            p99=p99,
+            window=window_label(self.window_minutes),
+            filters=self.filters,
+            paused=self.paused,
+            held=self._held_count,
+            clock=self.clock(),
+            tweet_time=self.aggregator.now,
+            error=self._error,
+        )
+
+    def _refresh_status(self) -> None:
+        self.query_one(StatusBar).show(self.status_info())
+
+    def _retitle_feed(self) -> None:
+        feed = self.query_one(FeedView)
+        order = "newest first" if feed.newest_first else "newest last"
+        what = f"{feed.count:,} shown" if self.filters.active else f"{feed.count:,}"
+        feed.border_title = f"Feed · {what} · {order}"
+        feed.border_subtitle = f"{self.aggregator.seen:,} scored"
+
+    def refresh_now(self) -> None:
+        """Drain everything queued and redraw (tests and snapshots use this)."""
+        while self.drain(max_items=10**9, budget_s=10**9):
+            pass
+        self._refresh_panels()
+        self._retitle_feed()
+
+    # -- filters ----------------------------------------------------------------------------
+    def set_filters(self, filters: Filters) -> None:
+        self.filters = filters
+        with self.batch_update():
+            self.query_one(FeedView).set_filters(filters)
+            self._retitle_feed()
+            self._refresh_panels()
+
+    def action_filter_ticker(self, ticker: str) -> None:
+        t = safe(ticker).lstrip("$").upper() or None
+        if t == self.filters.ticker:
+            t = None  # a second click on the same ticker lifts its filter
+        self.set_filters(self.filters.with_(ticker=t))
+
+    def action_filter_topic(self, topic: str) -> None:
+        tp = None if topic == self.filters.topic else topic
+        self.set_filters(self.filters.with_(topic=tp))
+
+    def action_pick_ticker(self) -> None:
+        names = [s.ticker for s in self.aggregator.tickers()]
+        for w in reversed(self.watchlist):
+            if w not in names:
+                names.insert(0, w)
+
+        def done(t: str | None) -> None:
+            if t is not None:
+                self.set_filters(self.filters.with_(ticker=t))
+
+        self.push_screen(TickerFilterScreen(names, self.filters.ticker), done)
+
+    def action_pick_topic(self) -> None:
+        def done(topic: str | None) -> None:
+            if topic is not None:
+                self.set_filters(self.filters.with_(topic=None if topic == ALL else topic))
+
+        self.push_screen(TopicPickerScreen(self.aggregator.topic_counts(self.filters.ticker), self.filters.topic), done)
+
+    def action_cycle_sentiment(self) -> None:
+        self.set_filters(self.filters.next_sentiment())
+
+    def action_clear_filters(self) -> None:
+        self.set_filters(Filters())
+
+    @on(TickerChosen)
+    def _ticker_chosen(self, msg: TickerChosen) -> None:
+        self.action_filter_ticker(msg.ticker)
+
+    @on(TopicChosen)
+    def _topic_chosen(self, msg: TopicChosen) -> None:
+        self.action_filter_topic(msg.topic)
+
+    @on(TickerHighlighted)
+    def _ticker_highlighted(self, msg: TickerHighlighted) -> None:
+        if msg.ticker != self._highlighted_ticker:
+            self._highlighted_ticker = msg.ticker
+            if not self.filters.ticker and self.query_one(TickerPanel).has_focus:
+                scope = msg.ticker
+                self.query_one(TopicHistogram).show(self.aggregator.topic_counts(scope), scope, self.filters.topic)
+
+    def on_descendant_focus(self) -> None:
+        if not self.paused:
+            scope = self._histogram_scope()
+            self.query_one(TopicHistogram).show(self.aggregator.topic_counts(scope), scope, self.filters.topic)
+
+    # -- other actions ----------------------------------------------------------------------
+    def action_toggle_pause(self) -> None:
+        self.paused = not self.paused
+        if not self.paused:
+            held = list(self._held)
+            self._held.clear()
+            self._held_count = 0
+            with self.batch_update():
+                if held:
+                    self.query_one(FeedView).add(held)
+                self._retitle_feed()
+                self._refresh_panels()
+            self.notify("Resumed", timeout=2)
+        else:
+            self.notify("Paused: scoring goes on, new tweets are held.", timeout=3)
+        self._refresh_status()
+
+    def action_speed(self, step: int) -> None:
+        src = self.source
+        if not self._is_replay():
+            self.notify("Speed applies to replays only.", severity="warning", timeout=3)
+            return
+        cur = getattr(src, "speed", 1.0)
+        if cur in SPEEDS:
+            i = SPEEDS.index(cur)
+        else:  # an odd speed from the command line: the nearest step
+            i = len(SPEEDS) - 1 if cur is None else min(range(len(SPEEDS) - 1), key=lambda k: abs(SPEEDS[k] - cur))
+        i = max(0, min(len(SPEEDS) - 1, i + step))
+        try:
+            src.set_speed(SPEEDS[i])
+        except Exception as exc:
+            log.exception("set_speed")
+            self.notify(f"Could not change the speed: {exc}", severity="error", markup=False)
+            return
+        label = "max" if SPEEDS[i] is None else f"×{SPEEDS[i]:g}"
+        self.notify(f"Replay speed {label}", timeout=2)
+        self._refresh_status()
+
+    def action_cycle_window(self) -> None:
+        i = self.windows.index(self.window_minutes) if self.window_minutes in self.windows else 0
+        self.window_minutes = self.windows[(i + 1) % len(self.windows)]
+        self.aggregator.set_window(self.window_minutes)
+        self._refresh_panels()
+        self.notify(f"Window: {window_label(self.window_minutes)}", timeout=2)
+
+    def action_cycle_sort(self) -> None:
+        by = self.query_one(TickerPanel).cycle_sort()
+        self.notify(f"Tickers by {by}", timeout=2)
+
+    def action_toggle_scores(self) -> None:
+        feed = self.query_one(FeedView)
+        feed.set_show_scores(not feed.show_scores)
+
+    def action_toggle_order(self) -> None:
+        feed = self.query_one(FeedView)
+        feed.set_newest_first(not feed.newest_first)
+        self._retitle_feed()
+
+    def action_cycle_theme(self) -> None:
+        i = THEME_NAMES.index(self.theme) if self.theme in THEME_NAMES else -1
+        self.theme = THEME_NAMES[(i + 1) % len(THEME_NAMES)]
+        self.notify(f"Colors: {self.theme.removeprefix('finterm-')}", timeout=2)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        self.stop_pipeline()
+        self.exit()
+
+    def stop_pipeline(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            stop = getattr(self.pipeline, "stop", None)
+            if callable(stop):
+                stop()
+        except Exception:
+            log.exception("pipeline stop")
+
+    def on_unmount(self) -> None:
+        self.stop_pipeline()
+
+    # -- command palette --------------------------------------------------------------------
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield SystemCommand("Filter by ticker", "Type a ticker, with completion from tickers seen", self.action_pick_ticker)
+        yield SystemCommand("Filter by topic", "Pick one of the 20 topics", self.action_pick_topic)
+        yield SystemCommand("Cycle sentiment filter", "All, bullish, bearish, neutral", self.action_cycle_sentiment)
+        yield SystemCommand("Clear filters", "Show every tweet", self.action_clear_filters)
+        yield SystemCommand("Pause / resume", "Hold the display; scoring goes on", self.action_toggle_pause)
+        yield SystemCommand("Change window", "15 min, 1 h, 4 h, session", self.action_cycle_window)
+        yield SystemCommand("Sort tickers", "Activity, net sentiment, name", self.action_cycle_sort)
+        yield SystemCommand("Show / hide scores", "Probabilities on each tweet", self.action_toggle_scores)
+        yield SystemCommand("Newest first / last", "Order of the feed", self.action_toggle_order)
+        yield SystemCommand("Switch colors", "Dark, light, high contrast", self.action_cycle_theme)
+        yield SystemCommand("Replay faster", "Replay speed up", lambda: self.action_speed(1))
+        yield SystemCommand("Replay slower", "Replay speed down", lambda: self.action_speed(-1))
+        yield SystemCommand("Help", "Every key", self.action_help)
+        yield from super().get_system_commands(screen)

@@ -1,0 +1,165 @@
+"""Rich renderables built from untrusted tweet data: always Text objects, never markup.
+
+Tweet text, authors and tickers are appended to `rich.text.Text` as plain strings (Rich does
+not parse markup there), after control characters, escape sequences and bidi overrides are
+replaced, so `[bold red]` shows as those characters and ESC never reaches the terminal.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from rich.style import Style
+from rich.text import Text
+
+from finterm.engine.records import Scored
+
+from .palette import GLYPH, SHORT, Palette, sentiment_color
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_SPACES = re.compile(r"\s+")
+_TICKER_OK = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,11}$")
+_CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z][A-Za-z0-9]{0,5}(?:[._][A-Za-z]{1,2})?)(?![\w$])")
+
+TOPIC_SHORT = {
+    "Analyst Update": "Analyst",
+    "Fed | Central Banks": "Fed/CB",
+    "Company | Product News": "Company",
+    "Treasuries | Corporate Debt": "Treasuries",
+    "Dividend": "Dividend",
+    "Earnings": "Earnings",
+    "Energy | Oil": "Energy/Oil",
+    "Financials": "Financials",
+    "Currencies": "Currencies",
+    "General News | Opinion": "General",
+    "Gold | Metals | Materials": "Metals",
+    "IPO": "IPO",
+    "Legal | Regulation": "Legal/Reg",
+    "M&A | Investments": "M&A",
+    "Macro": "Macro",
+    "Markets": "Markets",
+    "Politics": "Politics",
+    "Personnel Change": "Personnel",
+    "Stock Commentary": "Commentary",
+    "Stock Movement": "Movement",
+}
+
+
+def safe(s: object, limit: int | None = None) -> str:
+    """Plain one-line text: control/escape/bidi characters replaced, whitespace collapsed."""
+    out = _SPACES.sub(" ", _CONTROL.sub(" ", str(s))).strip()
+    if limit is not None and len(out) > limit:
+        out = out[: max(limit - 1, 0)] + "…"
+    return out
+
+
+def ticker_ok(t: str) -> bool:
+    """Whether a ticker is tame enough to put in a click action."""
+    return bool(_TICKER_OK.match(t))
+
+
+def short_topic(topic: str) -> str:
+    return TOPIC_SHORT.get(topic, safe(topic, 12))
+
+
+def click(action: str) -> Style:
+    """A style that runs an app action on click (arguments must already be safe literals)."""
+    return Style.from_meta({"@click": action})
+
+
+def tweet_text(sc: Scored, p: Palette, show_scores: bool, when: datetime | None = None) -> Text:
+    """The feed entry: a header line (time, sentiment, topic tag, author, scores) and the text."""
+    tw = sc.tweet
+    color = sentiment_color(p, sc.sentiment)
+    sent = sc.sentiment if sc.sentiment in GLYPH else "Neutral"
+    head = Text(no_wrap=False, overflow="fold")
+    ts = tw.created_at.strftime("%H:%M:%S") if tw.created_at else "--:--:--"
+    head.append(ts, style=p.muted)
+    head.append(" ")
+    head.append(f"{GLYPH[sent]} {SHORT[sent]}", style=Style(color=color, bold=True))
+    if show_scores:
+        head.append(f" {sc.sentiment_score:.0%}", style=color)
+    head.append(" ")
+    topic = short_topic(sc.topic)
+    head.append(f" {topic} ", style=Style(color=p.topic_fg, bgcolor=p.topic_bg) + click(f"app.filter_topic({sc.topic!r})"))
+    if show_scores:
+        head.append(f" {sc.topic_score:.0%}", style=p.muted)
+    head.append("  ")
+    head.append("@" + safe(tw.author, 24), style=Style(color=p.muted, italic=True))
+    if show_scores and sc.batch_latency_ms:
+        head.append(f"  {sc.batch_latency_ms:.0f} ms", style=p.muted)
+    head.append("\n")
+    body = safe(tw.text)
+    start = len(head)
+    head.append(body)
+    tickers = set(tw.tickers)
+    for m in _CASHTAG.finditer(body):
+        t = m.group(1).upper()
+        style = Style(color=p.ticker, bold=True)
+        if ticker_ok(t) and (t in tickers or not tickers):
+            style += click(f"app.filter_ticker({t!r})")
+        head.stylize(style, start + m.start(), start + m.end())
+    return head
+
+
+def gauge(bull: int, bear: int, neutral: int, width: int, p: Palette) -> Text:
+    """A bullish/bearish bar: bull share from the left, bear share from the right, neutral between."""
+    total = bull + bear + neutral
+    t = Text(no_wrap=True)
+    if not total:
+        t.append("·" * width, style=p.muted)
+        return t
+    nb = round(width * bull / total)
+    nr = round(width * bear / total)
+    if bull and not nb:
+        nb = 1
+    if bear and not nr:
+        nr = 1
+    while nb + nr > width:
+        if nb >= nr:
+            nb -= 1
+        else:
+            nr -= 1
+    t.append("█" * nb, style=p.bull)
+    t.append("░" * (width - nb - nr), style=p.neutral)
+    t.append("█" * nr, style=p.bear)
+    return t
+
+
+_BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(series: list[tuple[int, int, int]], width: int, p: Palette) -> Text:
+    """Net sentiment per time step: height is (bull - bear) / total, color its sign.
+
+    The per-minute series is grouped into `width` columns (the counts of a column summed).
+    """
+    t = Text(no_wrap=True)
+    if not series or width <= 0:
+        return t
+    n = len(series)
+    cols = []
+    if n <= width:
+        cols = list(series)
+    else:
+        for i in range(width):
+            a, b = i * n // width, (i + 1) * n // width
+            chunk = series[a:b]
+            cols.append((sum(c[0] for c in chunk), sum(c[1] for c in chunk), sum(c[2] for c in chunk)))
+    for bull, bear, neu in cols:
+        total = bull + bear + neu
+        if not total:
+            t.append("·", style=p.muted)
+            continue
+        net = (bull - bear) / total
+        idx = min(7, max(0, round((net + 1) / 2 * 7)))
+        t.append(_BLOCKS[idx], style=p.bull if net > 0 else p.bear if net < 0 else p.neutral)
+    return t
+
+
+def net_text(net: float, total: int, p: Palette) -> Text:
+    if not total:
+        return Text("  –  ", style=p.muted)
+    color = p.bull if net > 0.05 else p.bear if net < -0.05 else p.neutral
+    return Text(f"{net:+.2f}", style=color)

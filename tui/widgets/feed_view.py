@@ -1,0 +1,175 @@
+"""The live feed: a bounded, virtualized list of scored tweets (Line API; only what is on screen is drawn).
+
+Tweets are kept in a deque of at most `max_items`; the filtered view is a second deque of the
+same bound, so a filter keeps collecting its own tweets as they come. Each tweet is wrapped
+to the current width once and its lines cached; a new batch costs its own tweets plus a pass
+over the (bounded) offsets, whatever the rate.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import deque
+from typing import Iterable
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from finterm.engine.records import Scored
+
+from ..filters import Filters
+from ..palette import palette_for, sentiment_color
+from ..render import tweet_text
+
+
+class _Entry:
+    __slots__ = ("scored", "lines")
+
+    def __init__(self, scored: Scored) -> None:
+        self.scored = scored
+        self.lines: list[Strip] | None = None
+
+
+class FeedView(ScrollView, can_focus=True):
+    """Scored tweets, newest first or last, colored by sentiment."""
+
+    BINDINGS = [
+        Binding("home", "scroll_home", "Top", show=False),
+        Binding("end", "scroll_end", "Bottom", show=False),
+    ]
+
+    def __init__(self, max_items: int = 1000, newest_first: bool = True, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.max_items = max(10, int(max_items))
+        self.newest_first = newest_first
+        self.show_scores = False
+        self.filters = Filters()
+        self._all: deque[Scored] = deque(maxlen=self.max_items)
+        self._view: deque[_Entry] = deque(maxlen=self.max_items)
+        self._order: list[_Entry] = []
+        self._offsets: list[int] = []
+        self._total_lines = 0
+        self._width = 0
+        self.empty_message = "Waiting for tweets…"
+
+    # -- data ---------------------------------------------------------------------------
+    @property
+    def count(self) -> int:
+        """Tweets in the current (filtered) view."""
+        return len(self._view)
+
+    def add(self, batch: Iterable[Scored]) -> None:
+        added = 0
+        f = self.filters
+        for sc in batch:
+            self._all.append(sc)
+            if f.matches(sc):
+                self._view.append(_Entry(sc))
+                added += 1
+        if added:
+            self._relayout(added)
+
+    def set_filters(self, filters: Filters) -> None:
+        self.filters = filters
+        self._view = deque((_Entry(sc) for sc in self._all if filters.matches(sc)), maxlen=self.max_items)
+        self._relayout(0)
+        self.scroll_to(y=0 if self.newest_first else self.max_scroll_y, animate=False, immediate=True)
+        self._follow()
+
+    def set_newest_first(self, value: bool) -> None:
+        self.newest_first = value
+        self._relayout(0)
+        self._follow(force=True)
+
+    def set_show_scores(self, value: bool) -> None:
+        self.show_scores = value
+        self.invalidate()
+
+    def invalidate(self) -> None:
+        """Re-render every entry (theme, width or scores changed)."""
+        for e in self._view:
+            e.lines = None
+        self._relayout(0)
+
+    # -- layout -------------------------------------------------------------------------
+    def _render_entry(self, e: _Entry, width: int) -> list[Strip]:
+        p = palette_for(self.app.theme)
+        console = self.app.console
+        text = tweet_text(e.scored, p, self.show_scores)
+        bar = Segment("▌ ", Style(color=sentiment_color(p, e.scored.sentiment)))
+        inner = max(width - 2, 8)
+        strips = []
+        for line in text.wrap(console, inner, overflow="fold"):
+            line.rstrip()
+            segs = [bar, *line.render(console)]
+            strips.append(Strip(segs).adjust_cell_length(width))
+        strips.append(Strip.blank(width))
+        return strips
+
+    def _relayout(self, added: int) -> None:
+        width = self.scrollable_content_region.width or self.size.width
+        if width <= 0:
+            return
+        if width != self._width:
+            self._width = width
+            for e in self._view:
+                e.lines = None
+        order = list(reversed(self._view)) if self.newest_first else list(self._view)
+        offsets = []
+        y = 0
+        added_lines = 0
+        for i, e in enumerate(order):
+            if e.lines is None:
+                e.lines = self._render_entry(e, width)
+            offsets.append(y)
+            y += len(e.lines)
+            if self.newest_first and i < added:
+                added_lines += len(e.lines)
+        old_y = self.scroll_y
+        at_end = old_y >= self.max_scroll_y - 1
+        self._order, self._offsets, self._total_lines = order, offsets, y
+        self.virtual_size = Size(width, y)
+        if added:
+            if self.newest_first and old_y > 0:
+                # keep the tweet being read in place while new ones arrive above it
+                self.scroll_to(y=old_y + added_lines, animate=False, immediate=True)
+            elif not self.newest_first and at_end:
+                self.scroll_to(y=max(0, y - self.scrollable_content_region.height), animate=False, immediate=True)
+        self.refresh()
+
+    def _follow(self, force: bool = False) -> None:
+        if self.newest_first:
+            self.scroll_to(y=0, animate=False, immediate=True)
+        else:
+            self.scroll_to(y=max(0, self._total_lines - self.scrollable_content_region.height), animate=False, immediate=True)
+
+    def on_resize(self) -> None:
+        self._relayout(0)
+
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, lambda _t: self.invalidate())
+
+    # -- drawing ------------------------------------------------------------------------
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        line = scroll_y + y
+        if not self._order:
+            if y == 1:
+                p = palette_for(self.app.theme)
+                msg = self.empty_message if not self.filters.active else "No tweets match the filters yet."
+                return Strip([Segment("  " + msg, Style(color=p.muted, italic=True))]).adjust_cell_length(width, self.rich_style)
+            return Strip.blank(width, self.rich_style)
+        if line >= self._total_lines:
+            return Strip.blank(width, self.rich_style)
+        i = bisect_right(self._offsets, line) - 1
+        e = self._order[i]
+        lines = e.lines or []
+        k = line - self._offsets[i]
+        if k >= len(lines):
+            return Strip.blank(width, self.rich_style)
+        return lines[k].crop_extend(scroll_x, scroll_x + width, self.rich_style).apply_style(self.rich_style)

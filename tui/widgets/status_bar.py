@@ -1,0 +1,155 @@
+"""Status bar: source and its state, rate, engine and models, latency, window, filters, clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from rich.style import Style
+from rich.table import Table
+from rich.text import Text
+from textual.widget import Widget
+
+from ..filters import Filters
+from ..palette import GLYPH, palette_for, sentiment_color
+from ..render import safe, short_topic
+
+STATE_LABEL = {
+    "connecting": "connecting…",
+    "live": "live",
+    "reconnecting": "reconnecting",
+    "polling": "polling",
+    "ended": "ended",
+    "error": "error",
+}
+
+
+@dataclass
+class StatusInfo:
+    """Everything the bar shows; the app fills it in, the bar only draws it."""
+
+    source: str = ""
+    kind: str = ""
+    state: str = "connecting"
+    detail: str = ""
+    position: int | None = None
+    total: int | None = None
+    speed: float | None = None
+    is_replay: bool = False
+    per_minute: float = 0.0
+    scored: int = 0
+    engine: str = ""
+    p50: float | None = None
+    p99: float | None = None
+    window: str = "60 min"
+    filters: Filters = field(default_factory=Filters)
+    paused: bool = False
+    held: int = 0
+    clock: datetime | None = None
+    tweet_time: datetime | None = None
+    error: str = ""
+
+
+def speed_label(speed: float | None) -> str:
+    if speed is None:
+        return "max"
+    return f"×{speed:g}"
+
+
+class StatusBar(Widget):
+    DEFAULT_CSS = """
+    StatusBar { height: 2; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.info = StatusInfo()
+
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, lambda _t: self.refresh())
+
+    def show(self, info: StatusInfo) -> None:
+        self.info = info
+        self.refresh()
+
+    def render(self) -> Table:
+        i = self.info
+        p = palette_for(self.app.theme)
+        accent = Style(bold=True)
+        muted = Style(color=p.muted)
+
+        # line 1 left: source kind, state, replay position and speed, then the source itself
+        src = Text(no_wrap=True, overflow="ellipsis")
+        kind = (i.kind or "source").upper()
+        src.append(f" {safe(kind, 12)} ", style=Style(bold=True, reverse=True))
+        state_color = {"live": p.bull, "polling": p.bull, "ended": p.neutral, "error": p.bear,
+                       "reconnecting": p.bear}.get(i.state, p.muted)
+        src.append(" ● ", style=state_color)
+        src.append(STATE_LABEL.get(i.state, safe(i.state, 16)), style=Style(color=state_color, bold=True))
+        if i.state == "ended" and i.is_replay:
+            src.append(" (final state)", style=muted)
+        if i.is_replay:
+            if i.position is not None:
+                src.append("  ")
+                if i.total:
+                    src.append(f"{i.position:,}/{i.total:,}", style=accent)
+                    if i.position < i.total:
+                        src.append(f" {i.position / i.total:.0%}", style=muted)
+                else:
+                    src.append(f"{i.position:,}", style=accent)
+            src.append(f"  {speed_label(i.speed)}", style=Style(color=p.ticker, bold=True))
+        src.append("  ")
+        src.append(safe(i.source, 60))
+        if i.detail:
+            src.append(f" ({safe(i.detail, 60)})", style=muted)
+
+        # line 1 right: rate, latency, clock
+        right1 = Text(no_wrap=True, justify="right")
+        right1.append(f"{i.per_minute:,.0f}", style=accent)
+        right1.append("/min  ", style=muted)
+        right1.append("p50 ", style=muted)
+        right1.append("–" if i.p50 is None else f"{i.p50:.0f}", style=accent)
+        right1.append(" p99 ", style=muted)
+        right1.append("–" if i.p99 is None else f"{i.p99:.0f}", style=accent)
+        right1.append(" ms  ", style=muted)
+        if i.clock is not None:
+            right1.append(i.clock.strftime("%H:%M:%S"), style=accent)
+            right1.append(" UTC", style=muted)
+
+        # line 2 left: window, filters, pause
+        left2 = Text(no_wrap=True, overflow="ellipsis")
+        if i.paused:
+            left2.append(" ❚❚ PAUSED ", style=Style(bold=True, reverse=True, color=p.bear))
+            left2.append(f" {i.held:,} new held ", style=Style(color=p.bear))
+        left2.append(" window ", style=muted)
+        left2.append(i.window, style=accent)
+        if i.tweet_time is not None:
+            left2.append(" to ", style=muted)
+            left2.append(i.tweet_time.strftime("%Y-%m-%d %H:%M"), style=accent)
+        left2.append("  filters ", style=muted)
+        f = i.filters
+        if not f.active:
+            left2.append("none", style=muted)
+        else:
+            if f.ticker:
+                left2.append(f" ${safe(f.ticker, 12)} ", style=Style(color=p.ticker, bold=True, reverse=True))
+                left2.append(" ")
+            if f.topic:
+                left2.append(f" {short_topic(f.topic)} ", style=Style(color=p.topic_fg, bgcolor=p.topic_bg))
+                left2.append(" ")
+            if f.sentiment:
+                left2.append(f" {GLYPH.get(f.sentiment, '●')} {f.sentiment} ",
+                             style=Style(color=sentiment_color(p, f.sentiment), bold=True, reverse=True))
+        if i.error:
+            left2.append("  ⚠ ", style=Style(color=p.bear, bold=True))
+            left2.append(safe(i.error, 90), style=Style(color=p.bear))
+
+        # line 2 right: engine and models
+        right2 = Text(safe(i.engine, 90) or "engine …", style=muted, no_wrap=True, overflow="ellipsis", justify="right")
+
+        grid = Table.grid(expand=True, padding=(0, 1))
+        grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+        grid.add_column(no_wrap=True, overflow="ellipsis", justify="right", max_width=max(40, self.size.width // 3))
+        grid.add_row(src, right1)
+        grid.add_row(left2, right2)
+        return grid
