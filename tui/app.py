@@ -28,6 +28,7 @@ from finterm.engine.records import Scored
 from finterm.feed.aggregate import Aggregator
 
 from .filters import Filters
+from .logs import log_to_file
 from .messages import TickerChosen, TickerHighlighted, TopicChosen
 from .palette import THEME_NAMES, THEMES, theme_name
 from .render import safe, short_topic
@@ -104,6 +105,7 @@ class FintermApp(App):
         drain_interval: float = 0.1,
         panel_interval: float = 0.5,
         start_pipeline: bool = True,
+        log_file: str | Path | None = None,
     ) -> None:
         super().__init__()
         self.pipeline = pipeline
@@ -112,6 +114,7 @@ class FintermApp(App):
         self.drain_interval = drain_interval
         self.panel_interval = panel_interval
         self.start_pipeline = start_pipeline
+        self.log_file = log_file
         ui = _get(config, "ui")
         wm = _get(ui, "window_minutes", 60)
         self.window_minutes: int | None = int(wm) if wm else None
@@ -153,6 +156,8 @@ class FintermApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self.log_file is not None or not self.is_headless:
+            log_to_file(self.log_file)
         self.query_one(FeedView).focus()
         self._retitle_feed()
         if self.start_pipeline:
@@ -250,6 +255,11 @@ class FintermApp(App):
 
     # -- refreshing -------------------------------------------------------------------------
     def _panel_tick(self) -> None:
+        if _get(self.source, "name", "") in ("live", "search", "x", "stream"):
+            # a quiet live stream: the window still moves on with the wall clock
+            before = self.aggregator.total
+            self.aggregator.advance_to(self.clock())
+            self._panels_dirty |= self.aggregator.total != before
         if self._panels_dirty and not self.paused:
             try:
                 self._refresh_panels()

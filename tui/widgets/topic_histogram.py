@@ -31,6 +31,7 @@ class TopicHistogram(Widget):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.auto_links = False  # the bars are clickable but drawn in their own colors, not as links
         self.counts: dict[str, int] = {t: 0 for t in TOPICS}
         self.scope: str | None = None  # a ticker, or None for all tweets
         self.active_topic: str | None = None
