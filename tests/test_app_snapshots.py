@@ -39,6 +39,7 @@ def test_filtered_with_scores_light(snap_compare):
         pilot.app.action_filter_ticker("AAPL")
         await pilot.press("e", "s", "c")  # bullish only, scores shown, light colors
         await pilot.pause()
+        pilot.app.refresh_now()  # the panels' own tick, which never fires here
         pilot.app.clear_notifications()
         await pilot.pause()
 

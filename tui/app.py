@@ -358,7 +358,10 @@ class FintermApp(App):
         with self.batch_update():
             self.query_one(FeedView).set_filters(filters)
             self._retitle_feed()
-            self._refresh_panels()
+            scope = self._histogram_scope()
+            self.query_one(TopicHistogram).show(self.aggregator.topic_counts(scope), scope, filters.topic)
+            self._refresh_status()
+        self._panels_dirty = True  # the ticker panel marks the filtered ticker on its next tick
 
     def action_filter_ticker(self, ticker: str) -> None:
         t = safe(ticker).lstrip("$").upper() or None

@@ -11,7 +11,7 @@ import re
 from datetime import datetime
 
 from rich.style import Style
-from rich.text import Text
+from rich.text import Span, Text
 
 from finterm.engine.records import Scored
 
@@ -103,13 +103,24 @@ def tweet_text(sc: Scored, p: Palette, show_scores: bool, when: datetime | None 
     return head
 
 
+def _runs(chars: list[str], styles: list[str]) -> Text:
+    """A Text from per-cell characters and styles, one span per run of equal style (fast)."""
+    t = Text("".join(chars), no_wrap=True)
+    spans = []
+    start = 0
+    for i in range(1, len(styles) + 1):
+        if i == len(styles) or styles[i] != styles[start]:
+            spans.append(Span(start, i, styles[start]))
+            start = i
+    t.spans = spans
+    return t
+
+
 def gauge(bull: int, bear: int, neutral: int, width: int, p: Palette) -> Text:
     """A bullish/bearish bar: bull share from the left, bear share from the right, neutral between."""
     total = bull + bear + neutral
-    t = Text(no_wrap=True)
     if not total:
-        t.append("·" * width, style=p.muted)
-        return t
+        return Text("·" * width, style=p.muted, no_wrap=True)
     nb = round(width * bull / total)
     nr = round(width * bear / total)
     if bull and not nb:
@@ -121,10 +132,8 @@ def gauge(bull: int, bear: int, neutral: int, width: int, p: Palette) -> Text:
             nb -= 1
         else:
             nr -= 1
-    t.append("█" * nb, style=p.bull)
-    t.append("░" * (width - nb - nr), style=p.neutral)
-    t.append("█" * nr, style=p.bear)
-    return t
+    nn = width - nb - nr
+    return _runs(["█"] * nb + ["░"] * nn + ["█"] * nr, [p.bull] * nb + [p.neutral] * nn + [p.bear] * nr)
 
 
 _BLOCKS = "▁▂▃▄▅▆▇█"
@@ -135,27 +144,31 @@ def sparkline(series: list[tuple[int, int, int]], width: int, p: Palette) -> Tex
 
     The per-minute series is grouped into `width` columns (the counts of a column summed).
     """
-    t = Text(no_wrap=True)
     if not series or width <= 0:
-        return t
+        return Text(no_wrap=True)
     n = len(series)
-    cols = []
     if n <= width:
-        cols = list(series)
+        cols = series
     else:
+        cols = []
         for i in range(width):
-            a, b = i * n // width, (i + 1) * n // width
-            chunk = series[a:b]
-            cols.append((sum(c[0] for c in chunk), sum(c[1] for c in chunk), sum(c[2] for c in chunk)))
+            bull = bear = neu = 0
+            for c in series[i * n // width : (i + 1) * n // width]:
+                bull += c[0]
+                bear += c[1]
+                neu += c[2]
+            cols.append((bull, bear, neu))
+    chars, styles = [], []
     for bull, bear, neu in cols:
         total = bull + bear + neu
         if not total:
-            t.append("·", style=p.muted)
+            chars.append("·")
+            styles.append(p.muted)
             continue
         net = (bull - bear) / total
-        idx = min(7, max(0, round((net + 1) / 2 * 7)))
-        t.append(_BLOCKS[idx], style=p.bull if net > 0 else p.bear if net < 0 else p.neutral)
-    return t
+        chars.append(_BLOCKS[min(7, max(0, round((net + 1) * 3.5)))])
+        styles.append(p.bull if net > 0 else p.bear if net < 0 else p.neutral)
+    return _runs(chars, styles)
 
 
 def net_text(net: float, total: int, p: Palette) -> Text:

@@ -48,7 +48,8 @@ class FeedView(ScrollView, can_focus=True):
         self.newest_first = newest_first
         self.show_scores = False
         self.filters = Filters()
-        self._all: deque[Scored] = deque(maxlen=self.max_items)
+        # entries keep their rendered lines, shared between the full list and a filtered view
+        self._all: deque[_Entry] = deque(maxlen=self.max_items)
         self._view: deque[_Entry] = deque(maxlen=self.max_items)
         self._order: list[_Entry] = []
         self._offsets: list[int] = []
@@ -66,16 +67,17 @@ class FeedView(ScrollView, can_focus=True):
         added = 0
         f = self.filters
         for sc in batch:
-            self._all.append(sc)
+            e = _Entry(sc)
+            self._all.append(e)
             if f.matches(sc):
-                self._view.append(_Entry(sc))
+                self._view.append(e)
                 added += 1
         if added:
             self._relayout(added)
 
     def set_filters(self, filters: Filters) -> None:
         self.filters = filters
-        self._view = deque((_Entry(sc) for sc in self._all if filters.matches(sc)), maxlen=self.max_items)
+        self._view = deque((e for e in self._all if filters.matches(e.scored)), maxlen=self.max_items)
         self._relayout(0)
         self.scroll_to(y=0 if self.newest_first else self.max_scroll_y, animate=False, immediate=True)
         self._follow()
@@ -91,6 +93,8 @@ class FeedView(ScrollView, can_focus=True):
 
     def invalidate(self) -> None:
         """Re-render every entry (theme, width or scores changed)."""
+        for e in self._all:
+            e.lines = None
         for e in self._view:
             e.lines = None
         self._relayout(0)
@@ -116,6 +120,8 @@ class FeedView(ScrollView, can_focus=True):
             return
         if width != self._width:
             self._width = width
+            for e in self._all:
+                e.lines = None
             for e in self._view:
                 e.lines = None
         order = list(reversed(self._view)) if self.newest_first else list(self._view)

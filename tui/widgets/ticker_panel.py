@@ -27,7 +27,7 @@ class TickerPanel(DataTable):
 
     BINDINGS = [("enter", "select_cursor", "Filter ticker")]
 
-    def __init__(self, watchlist: list[str] | None = None, max_rows: int = 300, *, id: str | None = None) -> None:
+    def __init__(self, watchlist: list[str] | None = None, max_rows: int = 150, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False, show_cursor=True,
                          cursor_foreground_priority="renderable")
         self.watchlist = [w for w in (watchlist or []) if w]
