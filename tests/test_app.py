@@ -332,3 +332,50 @@ async def test_timers_drain_on_their_own():
         assert app.query_one(FeedView).count == 180
         assert app.query_one(TickerPanel).row_count == 13
         assert app.query_one(StatusBar).info.state == "ended"
+
+
+async def test_click_on_topic_tag_in_feed():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        # first entry's header: "15:08:00 ▼ Bear  Currencies  @WSJmarkets"; the tag starts at cell 16
+        await pilot.click(FeedView, offset=(2 + 2 + 18, 1))
+        await pilot.pause()
+        assert app.filters.topic == "Currencies"
+
+
+async def test_reading_position_kept_while_tweets_arrive():
+    data = load_fixture()
+    app = make_app(pipeline=QueuePipeline(data[:120], ended=False))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        feed = app.query_one(FeedView)
+        feed.scroll_to(y=30, animate=False, immediate=True)
+        await pilot.pause()
+        top_entry = feed._order[feed._offsets.index(30)] if 30 in feed._offsets else None
+        app.pipeline.push(data[120:130])
+        app.refresh_now()
+        await pilot.pause()
+        assert feed.scroll_y > 30  # moved down by what arrived above
+        if top_entry is not None:
+            assert feed._offsets[feed._order.index(top_entry)] == feed.scroll_y
+        feed.scroll_to(y=0, animate=False, immediate=True)
+        await pilot.pause()
+        app.pipeline.push(data[130:140])
+        app.refresh_now()
+        await pilot.pause()
+        assert feed.scroll_y == 0  # at the top, the newest stay in view
+
+
+async def test_newest_last_follows_the_end():
+    app = make_app(pipeline=QueuePipeline(load_fixture()[:100], ended=False), config=fixture_config(newest_first=False))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        feed = app.query_one(FeedView)
+        assert not feed.newest_first
+        feed.scroll_end(animate=False, immediate=True)
+        await pilot.pause()
+        app.pipeline.push(load_fixture()[100:120])
+        app.refresh_now()
+        await pilot.pause()
+        assert feed.scroll_y == feed.max_scroll_y

@@ -76,24 +76,26 @@ class FintermApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "finterm"
     ENABLE_COMMAND_PALETTE = True
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (130, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-tiny"), (90, "-narrow"), (130, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
 
+    #: Footer order: the filters, pause, speed, window, sort, then help and quit (which must fit
+    #: at 100 columns), then the display toggles.
     BINDINGS = [
-        Binding("t", "pick_ticker", "Ticker"),
-        Binding("p", "pick_topic", "Topic"),
-        Binding("e", "cycle_sentiment", "Sentiment"),
-        Binding("x", "clear_filters", "Clear"),
-        Binding("space", "toggle_pause", "Pause"),
-        Binding("plus,equals_sign", "speed(1)", "Faster", key_display="+"),
-        Binding("minus,underscore", "speed(-1)", "Slower", key_display="-"),
-        Binding("w", "cycle_window", "Window"),
-        Binding("o", "cycle_sort", "Sort"),
-        Binding("s", "toggle_scores", "Scores", show=False),
-        Binding("n", "toggle_order", "Newest", show=False),
-        Binding("c", "cycle_theme", "Colors", show=False),
+        Binding("t", "pick_ticker", "Ticker", tooltip="Filter by ticker"),
+        Binding("p", "pick_topic", "Topic", tooltip="Filter by topic"),
+        Binding("e", "cycle_sentiment", "Sentiment", tooltip="Cycle the sentiment filter"),
+        Binding("x", "clear_filters", "Clear", tooltip="Clear all filters"),
+        Binding("space", "toggle_pause", "Pause", tooltip="Pause / resume (scoring goes on)"),
+        Binding("plus,equals_sign", "speed(1)", "Fast", key_display="+", tooltip="Replay speed up"),
+        Binding("minus,underscore", "speed(-1)", "Slow", key_display="-", tooltip="Replay speed down"),
+        Binding("w", "cycle_window", "Window", tooltip="15 min, 1 h, 4 h, session"),
+        Binding("o", "cycle_sort", "Sort", tooltip="Sort the ticker panel"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
+        Binding("s", "toggle_scores", "Scores", tooltip="Show / hide scores"),
+        Binding("n", "toggle_order", "Order", tooltip="Newest first / last"),
+        Binding("c", "cycle_theme", "Colors", tooltip="Dark, light, high contrast"),
     ]
 
     def __init__(
@@ -153,7 +155,7 @@ class FintermApp(App):
                 tp.border_title = "Tickers"
                 yield tp
                 yield TopicHistogram(id="topics")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         if self.log_file is not None or not self.is_headless:
@@ -221,6 +223,7 @@ class FintermApp(App):
         if self.paused:
             self._held.extend(batch)
             self._held_count += len(batch)
+            self._retitle_feed()
             return
         with self.batch_update():
             self.query_one(FeedView).add(batch)
@@ -343,7 +346,10 @@ class FintermApp(App):
         order = "newest first" if feed.newest_first else "newest last"
         what = f"{feed.count:,} shown" if self.filters.active else f"{feed.count:,}"
         feed.border_title = f"Feed · {what} · {order}"
-        feed.border_subtitle = f"{self.aggregator.seen:,} scored"
+        if self.paused:
+            feed.border_subtitle = f"❚❚ paused · {self._held_count:,} held · {self.aggregator.seen:,} scored"
+        else:
+            feed.border_subtitle = f"{self.aggregator.seen:,} scored"
 
     def refresh_now(self) -> None:
         """Drain everything queued and redraw (tests and snapshots use this)."""
@@ -434,6 +440,7 @@ class FintermApp(App):
             self.notify("Resumed", timeout=2)
         else:
             self.notify("Paused: scoring goes on, new tweets are held.", timeout=3)
+            self._retitle_feed()
         self._refresh_status()
 
     def action_speed(self, step: int) -> None:

@@ -120,7 +120,9 @@ class TickerPanel(DataTable):
             except Exception:
                 pass
         self.scroll_to(y=scroll_y, animate=False, immediate=True)
-        title = f"Tickers · {len(stats)} · by {SORT_LABEL[self.sort]}"
+        shown = len(pinned) + len(rest)
+        count = f"{len(stats)}" if shown >= len(stats) + len(pinned) - len(wl & seen.keys()) else f"top {len(rest)} of {len(stats)}"
+        title = f"Tickers · {count} · by {SORT_LABEL[self.sort]}"
         self.border_title = title
 
     def current_ticker(self) -> str | None:
