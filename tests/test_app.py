@@ -34,7 +34,7 @@ def feed_items(app: FintermApp):
 def screen_text(app: FintermApp) -> str:
     """What the feed draws, as plain text (every line of every entry)."""
     feed = app.query_one(FeedView)
-    return "\n".join("".join(seg.text for seg in strip) for e in feed._order for strip in (e.lines or []))
+    return "\n".join("".join(seg.text for seg in strip) for e in feed._order for strip in feed._draw(e))
 
 
 async def started(pilot):
@@ -379,3 +379,43 @@ async def test_newest_last_follows_the_end():
         app.refresh_now()
         await pilot.pause()
         assert feed.scroll_y == feed.max_scroll_y
+
+
+async def test_real_classifier_scoring_off_the_ui_thread(tmp_path):
+    """Real ONNX models (tests/modelkit) score in a worker thread at 300 tweets/s; keys answer."""
+    import threading
+
+    from finterm.engine.classifier import Classifier
+    from tests.modelkit import make_sentiment_folder, make_topic_folder
+    from tests.snapshots.fixture import ThreadPipeline
+
+    clf = Classifier(make_sentiment_folder(tmp_path / "s"), make_topic_folder(tmp_path / "t"), engine="onnxruntime")
+    tweets = [s.tweet for s in load_fixture()] * 5  # 900 tweets
+    pipe = ThreadPipeline(clf, tweets, per_s=300)
+    app = make_app(pipeline=pipe, drain_interval=0.05, panel_interval=0.25)
+    spent = []
+    set_filters = app.set_filters
+
+    def timed(f):
+        t0 = time.perf_counter()
+        set_filters(f)
+        spent.append(time.perf_counter() - t0)
+
+    app.set_filters = timed
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.3)
+        for key in ("e", "e", "e", "x"):
+            await pilot.press(key)
+        assert app.filters == Filters()
+        # a filter change while tweets pour in draws at most a screenful (generous bound: shared CPUs)
+        assert len(spent) == 4 and max(spent) < 0.5, spent
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if app.status_info().state == "ended" and app.aggregator.seen == 900:
+                break
+        app.refresh_now()
+        assert app.aggregator.seen == 900
+        assert app.query_one(FeedView).count == 500  # feed_max of the fixture config
+        assert threading.current_thread().name not in pipe.scoring_threads
+        assert {sc.sentiment for sc in feed_items(app)} <= {"Bearish", "Bullish", "Neutral"}
+    assert pipe._stop.is_set()

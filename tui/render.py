@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Span, Text
 
@@ -68,12 +69,12 @@ def click(action: str) -> Style:
     return Style.from_meta({"@click": action})
 
 
-def tweet_text(sc: Scored, p: Palette, show_scores: bool, when: datetime | None = None) -> Text:
-    """The feed entry: a header line (time, sentiment, topic tag, author, scores) and the text."""
+def tweet_header(sc: Scored, p: Palette, show_scores: bool) -> Text:
+    """One line: time, sentiment glyph and word, topic tag (clickable), author, scores on demand."""
     tw = sc.tweet
     color = sentiment_color(p, sc.sentiment)
     sent = sc.sentiment if sc.sentiment in GLYPH else "Neutral"
-    head = Text(no_wrap=False, overflow="fold")
+    head = Text(no_wrap=True, overflow="ellipsis", end="")
     ts = tw.created_at.strftime("%H:%M:%S") if tw.created_at else "--:--:--"
     head.append(ts, style=p.muted)
     head.append(" ")
@@ -81,26 +82,63 @@ def tweet_text(sc: Scored, p: Palette, show_scores: bool, when: datetime | None 
     if show_scores:
         head.append(f" {sc.sentiment_score:.0%}", style=color)
     head.append(" ")
-    topic = short_topic(sc.topic)
-    head.append(f" {topic} ", style=Style(color=p.topic_fg, bgcolor=p.topic_bg) + click(f"app.filter_topic({sc.topic!r})"))
+    head.append(f" {short_topic(sc.topic)} ",
+                style=Style(color=p.topic_fg, bgcolor=p.topic_bg) + click(f"app.filter_topic({sc.topic!r})"))
     if show_scores:
         head.append(f" {sc.topic_score:.0%}", style=p.muted)
     head.append("  ")
     head.append("@" + safe(tw.author, 24), style=Style(color=p.muted, italic=True))
     if show_scores and sc.batch_latency_ms:
         head.append(f"  {sc.batch_latency_ms:.0f} ms", style=p.muted)
-    head.append("\n")
-    body = safe(tw.text)
-    start = len(head)
-    head.append(body)
-    tickers = set(tw.tickers)
+    return head
+
+
+def tweet_body(sc: Scored, body: str, p: Palette) -> Text:
+    """The tweet's text (already `safe`), cashtags highlighted and clickable."""
+    text = Text(body, end="")
+    tickers = set(sc.tweet.tickers)
     for m in _CASHTAG.finditer(body):
         t = m.group(1).upper()
         style = Style(color=p.ticker, bold=True)
         if ticker_ok(t) and (t in tickers or not tickers):
             style += click(f"app.filter_ticker({t!r})")
-        head.stylize(style, start + m.start(), start + m.end())
-    return head
+        text.stylize(style, m.start(), m.end())
+    return text
+
+
+_WORD = re.compile(r"\S+\s*")
+
+
+def wrap_offsets(text: str, width: int) -> list[int]:
+    """Where each line after the first starts, wrapping `text` greedily by words into `width` cells.
+
+    Words longer than a line are folded. Cheap enough to lay out every tweet in the feed on
+    each batch; the lines are only drawn (by `Text.divide` at these offsets) when on screen.
+    """
+    width = max(width, 1)
+    breaks: list[int] = []
+    col = 0
+    for m in _WORD.finditer(text):
+        word = m.group(0)
+        core = word.rstrip()
+        wlen = cell_len(core)
+        if col and col + wlen > width:
+            breaks.append(m.start())
+            col = 0
+        if wlen > width:  # fold a long word (a URL) over several lines
+            start = m.start()
+            pos = start
+            for ch in core:
+                w = cell_len(ch)
+                if col + w > width:
+                    breaks.append(pos)
+                    col = 0
+                col += w
+                pos += 1
+            col += len(word) - len(core)
+        else:
+            col += cell_len(word)
+    return breaks
 
 
 def _runs(chars: list[str], styles: list[str]) -> Text:

@@ -114,3 +114,52 @@ def make_app(**kw):
     config = kw.pop("config", None) or fixture_config()
     return FintermApp(pipeline=pipeline, config=config, clock=lambda: FIXED_CLOCK,
                       drain_interval=kw.pop("drain_interval", 3600), panel_interval=kw.pop("panel_interval", 3600), **kw)
+
+
+class ThreadPipeline:
+    """A pipeline-shaped double that scores in its own thread with a real Classifier.
+
+    Stands in for feed.pipeline.Pipeline until it lands: tweets from the fixture are scored
+    off the UI thread in batches of `batch` and put on `events`, `per_s` tweets a second.
+    """
+
+    def __init__(self, classifier, tweets: list[Tweet], batch: int = 16, per_s: float = 300.0) -> None:
+        import threading
+
+        self.events: queue.Queue = queue.Queue()
+        self.source = ReplaySourceDouble(speed=per_s)
+        self.classifier = classifier
+        self.stats = SimpleNamespace(count=0)
+        self.tweets = tweets
+        self.batch = batch
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="finterm-test-pipeline", daemon=True)
+        self.scoring_threads: set[str] = set()
+
+    def _run(self) -> None:
+        import threading
+        import time
+
+        n = len(self.tweets)
+        self.events.put(Status("live", position=0, total=n))
+        for i in range(0, n, self.batch):
+            if self._stop.is_set():
+                return
+            chunk = self.tweets[i : i + self.batch]
+            self.scoring_threads.add(threading.current_thread().name)
+            self.events.put(self.classifier.score(chunk))
+            self.stats.count += len(chunk)
+            speed = self.source.speed
+            if speed:
+                time.sleep(len(chunk) / speed)
+        self.events.put(Status("ended", position=n, total=n))
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def join(self) -> None:
+        self._thread.join()

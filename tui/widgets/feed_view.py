@@ -1,9 +1,10 @@
 """The live feed: a bounded, virtualized list of scored tweets (Line API; only what is on screen is drawn).
 
 Tweets are kept in a deque of at most `max_items`; the filtered view is a second deque of the
-same bound, so a filter keeps collecting its own tweets as they come. Each tweet is wrapped
-to the current width once and its lines cached; a new batch costs its own tweets plus a pass
-over the (bounded) offsets, whatever the rate.
+same bound, so a filter keeps collecting its own tweets as they come. Each tweet's line breaks
+are computed once per width (cheap, no drawing); its lines are drawn only when it comes on
+screen, and kept. A new batch costs its own tweets plus a pass over the (bounded) offsets,
+whatever the rate, and a filter change draws no more than a screenful.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Iterable
 
 from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
@@ -23,15 +25,30 @@ from finterm.engine.records import Scored
 
 from ..filters import Filters
 from ..palette import palette_for, sentiment_color
-from ..render import tweet_text
+from ..render import safe, tweet_body, tweet_header, wrap_offsets
 
 
 class _Entry:
-    __slots__ = ("scored", "lines")
+    """One tweet in the feed: its layout (line breaks for a width) and, once seen, its drawn lines."""
+
+    __slots__ = ("scored", "body", "width", "breaks", "height", "lines")
 
     def __init__(self, scored: Scored) -> None:
         self.scored = scored
+        self.body = safe(scored.tweet.text)
+        self.width = -1
+        self.breaks: list[int] = []
+        self.height = 0
         self.lines: list[Strip] | None = None
+
+    def layout(self, width: int) -> int:
+        """Lines this entry takes at `width` (header, wrapped text, a blank); cheap, no drawing."""
+        if width != self.width:
+            self.width = width
+            self.breaks = wrap_offsets(self.body, max(width - 2, 8))
+            self.height = len(self.breaks) + 3
+            self.lines = None
+        return self.height
 
 
 class FeedView(ScrollView, can_focus=True):
@@ -95,46 +112,45 @@ class FeedView(ScrollView, can_focus=True):
         """Re-render every entry (theme, width or scores changed)."""
         for e in self._all:
             e.lines = None
-        for e in self._view:
-            e.lines = None
         self._relayout(0)
 
     # -- layout -------------------------------------------------------------------------
-    def _render_entry(self, e: _Entry, width: int) -> list[Strip]:
+    def _draw(self, e: _Entry) -> list[Strip]:
+        """Draw an entry's lines (only ever for entries that come on screen)."""
+        if e.lines is not None:
+            return e.lines
+        width = e.width
         p = palette_for(self.app.theme)
         console = self.app.console
-        text = tweet_text(e.scored, p, self.show_scores)
         bar = Segment("▌ ", Style(color=sentiment_color(p, e.scored.sentiment)))
         inner = max(width - 2, 8)
+        head = tweet_header(e.scored, p, self.show_scores)
+        head.truncate(inner, overflow="ellipsis")
+        body = tweet_body(e.scored, e.body, p)
+        parts = [head, *body.divide(e.breaks)] if e.body else [head, Text("")]
         strips = []
-        for line in text.wrap(console, inner, overflow="fold"):
-            line.rstrip()
-            segs = [bar, *line.render(console)]
-            strips.append(Strip(segs).adjust_cell_length(width))
+        for part in parts:
+            part.rstrip()
+            strips.append(Strip([bar, *part.render(console)]).adjust_cell_length(width))
         strips.append(Strip.blank(width))
+        e.lines = strips
         return strips
 
     def _relayout(self, added: int) -> None:
         width = self.scrollable_content_region.width or self.size.width
         if width <= 0:
             return
-        if width != self._width:
-            self._width = width
-            for e in self._all:
-                e.lines = None
-            for e in self._view:
-                e.lines = None
+        self._width = width
         order = list(reversed(self._view)) if self.newest_first else list(self._view)
         offsets = []
         y = 0
         added_lines = 0
         for i, e in enumerate(order):
-            if e.lines is None:
-                e.lines = self._render_entry(e, width)
             offsets.append(y)
-            y += len(e.lines)
+            h = e.layout(width)
+            y += h
             if self.newest_first and i < added:
-                added_lines += len(e.lines)
+                added_lines += h
         old_y = self.scroll_y
         at_end = old_y >= self.max_scroll_y - 1
         self._order, self._offsets, self._total_lines = order, offsets, y
@@ -174,7 +190,7 @@ class FeedView(ScrollView, can_focus=True):
             return Strip.blank(width, self.rich_style)
         i = bisect_right(self._offsets, line) - 1
         e = self._order[i]
-        lines = e.lines or []
+        lines = self._draw(e)
         k = line - self._offsets[i]
         if k >= len(lines):
             return Strip.blank(width, self.rich_style)

@@ -46,7 +46,7 @@ class TickerPanel(DataTable):
         self._compact = compact
         self.clear(columns=True)
         self._gauge_w = 8 if compact else 12
-        self._spark_w = 9 if compact else 16
+        self._spark_w = 9 if compact else 18
         self.add_column("Ticker", key="ticker", width=7 if compact else 8)
         self.add_column("▲ vs ▼" if compact else "Bull vs Bear", key="gauge", width=self._gauge_w)
         self.add_column(Text("▲", justify="right"), key="bull", width=3 if compact else 4)
