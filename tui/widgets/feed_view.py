@@ -184,7 +184,8 @@ class FeedView(ScrollView, can_focus=True):
             if y == 1:
                 p = palette_for(self.app.theme)
                 msg = self.empty_message if not self.filters.active else "No tweets match the filters yet."
-                return Strip([Segment("  " + msg, Style(color=p.muted, italic=True))]).adjust_cell_length(width, self.rich_style)
+                strip = Strip([Segment("  " + msg, Style(color=p.muted, italic=True))])
+                return strip.adjust_cell_length(width, self.rich_style).apply_style(self.rich_style)
             return Strip.blank(width, self.rich_style)
         if line >= self._total_lines:
             return Strip.blank(width, self.rich_style)

@@ -140,16 +140,19 @@ class StatusBar(Widget):
             if f.sentiment:
                 left2.append(f" {GLYPH.get(f.sentiment, '●')} {f.sentiment} ",
                              style=Style(color=sentiment_color(p, f.sentiment), bold=True, reverse=True))
-        if i.error:
-            left2.append("  ⚠ ", style=Style(color=p.bear, bold=True))
-            left2.append(safe(i.error, 90), style=Style(color=p.bear))
 
-        # line 2 right: engine and models
-        right2 = Text(safe(i.engine, 90) or "engine …", style=muted, no_wrap=True, overflow="ellipsis", justify="right")
+        # line 2 right: engine and models, or the latest error (which matters more then)
+        if i.error:
+            right2 = Text(no_wrap=True, overflow="ellipsis", justify="right")
+            right2.append("⚠ ", style=Style(color=p.bear, bold=True))
+            right2.append(safe(i.error, 120), style=Style(color=p.bear, bold=True))
+        else:
+            right2 = Text(safe(i.engine, 90) or "engine …", style=muted, no_wrap=True, overflow="ellipsis", justify="right")
 
         grid = Table.grid(expand=True, padding=(0, 1))
         grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
-        grid.add_column(no_wrap=True, overflow="ellipsis", justify="right", max_width=max(40, self.size.width // 3))
+        grid.add_column(no_wrap=True, overflow="ellipsis", justify="right",
+                        max_width=max(40, self.size.width // (2 if i.error else 3)))
         grid.add_row(src, right1)
         grid.add_row(left2, right2)
         return grid
