@@ -419,3 +419,23 @@ async def test_real_classifier_scoring_off_the_ui_thread(tmp_path):
         assert threading.current_thread().name not in pipe.scoring_threads
         assert {sc.sentiment for sc in feed_items(app)} <= {"Bearish", "Bullish", "Neutral"}
     assert pipe._stop.is_set()
+
+
+async def test_config_shapes():
+    from types import SimpleNamespace
+
+    cfg = {"ui": {"window_minutes": "session", "newest_first": False, "theme": "light", "feed_max": 50},
+           "watchlist": "$aapl, tsla AAPL"}
+    app = make_app(config=cfg)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        assert app.window_minutes is None and app.status_info().window == "session"
+        assert app.watchlist == ["AAPL", "TSLA"]
+        assert app.theme == "finterm-light"
+        assert app.query_one(FeedView).count == 50 and not app.query_one(FeedView).newest_first
+    app = make_app(config=SimpleNamespace(ui=SimpleNamespace(window_minutes=30), watchlist=None))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        assert app.window_minutes == 30 and app.windows == [15, 30, 60, 240, None]
+        await pilot.press("w")
+        assert app.window_minutes == 60

@@ -62,6 +62,18 @@ def _get(obj: Any, name: str, default: Any = None) -> Any:
     return getattr(obj, name, default)
 
 
+def _window_from_config(value: Any) -> int | None:
+    """`ui.window_minutes`: minutes, or None / 0 / "session" for the whole session."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "session", "none", "all")):
+        return None
+    try:
+        minutes = int(value)
+    except (TypeError, ValueError):
+        log.warning("ui.window_minutes %r is not a number of minutes; using 60", value)
+        return 60
+    return minutes if minutes > 0 else None
+
+
 def _stat(stats: Any, *names: str) -> Any:
     for n in names:
         v = _get(stats, n)
@@ -118,14 +130,15 @@ class FintermApp(App):
         self.start_pipeline = start_pipeline
         self.log_file = log_file
         ui = _get(config, "ui")
-        wm = _get(ui, "window_minutes", 60)
-        self.window_minutes: int | None = int(wm) if wm else None
-        self.windows = list(WINDOWS)
-        if self.window_minutes not in self.windows:
-            self.windows.insert(0, self.window_minutes)
+        self.window_minutes: int | None = _window_from_config(_get(ui, "window_minutes", 60))
+        bounded = {w for w in WINDOWS if w is not None} | ({self.window_minutes} - {None})
+        self.windows: list[int | None] = [*sorted(bounded), None]
         self.newest_first = bool(_get(ui, "newest_first", True))
         self.feed_max = int(_get(ui, "feed_max", 1000) or 1000)
-        self.watchlist = [safe(w).lstrip("$").upper() for w in (_get(config, "watchlist", None) or []) if safe(w)]
+        wl = _get(config, "watchlist", None) or []
+        if isinstance(wl, str):
+            wl = wl.replace(",", " ").split()
+        self.watchlist = list(dict.fromkeys(t for t in (safe(w).lstrip("$").upper() for w in wl) if t))
         for th, _ in THEMES.values():
             self.register_theme(th)
         self.theme = theme_name(_get(ui, "theme", None))
