@@ -149,6 +149,7 @@ class FintermApp(App):
         self._held: deque[Scored] = deque(maxlen=self.feed_max)
         self._held_count = 0
         self._latencies: deque[float] = deque(maxlen=512)
+        self._arrivals: deque[tuple[float, int]] = deque()  # (monotonic time, tweets) of recent drains
         self._panels_dirty = True
         self._source_status: Any = None
         self._error = ""
@@ -225,6 +226,10 @@ class FintermApp(App):
             if len(batch) >= 4096 or time.monotonic() > deadline:
                 break
         if batch:
+            now = time.monotonic()
+            self._arrivals.append((now, len(batch)))
+            while self._arrivals and self._arrivals[0][0] < now - 10.0:
+                self._arrivals.popleft()
             self._apply(batch)
         if status_changed:
             self._refresh_status()
@@ -308,6 +313,16 @@ class FintermApp(App):
         xs = sorted(self._latencies)
         return xs[len(xs) // 2], xs[min(len(xs) - 1, int(len(xs) * 0.99))]
 
+    def scoring_rate(self) -> float | None:
+        """Tweets a second reaching the UI over the last 10 s of wall time (None while idle)."""
+        now = time.monotonic()
+        while self._arrivals and self._arrivals[0][0] < now - 10.0:
+            self._arrivals.popleft()
+        if not self._arrivals:
+            return None
+        span = max(now - self._arrivals[0][0], 1.0)
+        return sum(n for _, n in self._arrivals) / span
+
     def status_info(self) -> StatusInfo:
         src = self.source
         st = self._source_status
@@ -338,6 +353,7 @@ class FintermApp(App):
             speed=speed,
             is_replay=is_replay,
             per_minute=self.aggregator.rate_per_minute(5),
+            per_second=None if _get(st, "state", "") == "ended" else self.scoring_rate(),
             scored=self.aggregator.seen,
             engine=engine,
             p50=p50,

@@ -37,6 +37,7 @@ class StatusInfo:
     speed: float | None = None
     is_replay: bool = False
     per_minute: float = 0.0
+    per_second: float | None = None
     scored: int = 0
     engine: str = ""
     p50: float | None = None
@@ -106,7 +107,12 @@ class StatusBar(Widget):
         # line 1 right: rate, latency, clock
         right1 = Text(no_wrap=True, justify="right")
         right1.append(f"{i.per_minute:,.0f}", style=accent)
-        right1.append("/min  ", style=muted)
+        right1.append("/min", style=muted)
+        if i.per_second is not None:
+            right1.append(" · ", style=muted)
+            right1.append(f"{i.per_second:,.0f}", style=accent)
+            right1.append("/s", style=muted)
+        right1.append("  ")
         right1.append("p50 ", style=muted)
         right1.append("–" if i.p50 is None else f"{i.p50:.0f}", style=accent)
         right1.append(" p99 ", style=muted)
