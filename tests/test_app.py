@@ -280,8 +280,19 @@ async def test_quit_stops_pipeline():
     assert app.return_code in (0, None)
 
 
+async def test_reconnecting_says_when():
+    p = QueuePipeline([], ended=False)
+    p.events.put(Status("reconnecting", detail="HTTP 503", next_retry_at=time.time() + 30))
+    app = make_app(pipeline=p)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        info = app.status_info()
+        assert info.state == "reconnecting" and "HTTP 503; retry in" in info.detail
+
+
 async def test_errors_are_notifications_not_tracebacks():
     p = QueuePipeline(load_fixture()[:20], ended=False)
+    p.events.put(Status("reconnecting", detail="stream dropped", next_retry_at=time.time() + 30))
     p.events.put(Status("error", detail="401 Unauthorized: check X_BEARER_TOKEN [bold]x[/]"))
     p.events.put(PipelineFailed("model folder assets/models/topic is missing"))
 
@@ -294,6 +305,7 @@ async def test_errors_are_notifications_not_tracebacks():
         await started(pilot)
         msgs = [n.message for n in app._notifications]
         assert any("401 Unauthorized" in m and "[bold]x[/]" in m for m in msgs)
+        assert any("stream dropped" in m for m in msgs)
         assert any("model folder" in m for m in msgs)
         assert "model folder" in app.status_info().error
         assert app.is_running

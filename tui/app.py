@@ -313,6 +313,16 @@ class FintermApp(App):
         xs = sorted(self._latencies)
         return xs[len(xs) // 2], xs[min(len(xs) - 1, int(len(xs) * 0.99))]
 
+    def _status_detail(self, st: Any) -> str:
+        if st is None or _get(st, "state", "") == "error":
+            return ""  # errors have their own place in the status bar
+        detail = safe(_get(st, "detail", "") or "", 80)
+        retry = _get(st, "next_retry_at")
+        if _get(st, "state", "") == "reconnecting" and isinstance(retry, (int, float)):
+            wait = f"retry in {max(0.0, retry - time.time()):.0f} s"
+            detail = f"{detail}; {wait}" if detail else wait
+        return detail
+
     def scoring_rate(self) -> float | None:
         """Tweets a second reaching the UI over the last 10 s of wall time (None while idle)."""
         now = time.monotonic()
@@ -347,7 +357,7 @@ class FintermApp(App):
             source=desc or name,
             kind=name or ("replay" if is_replay else "source"),
             state=_get(st, "state", "connecting") if st is not None else "connecting",
-            detail="" if _get(st, "state", "") == "error" else safe(_get(st, "detail", "") or "", 80),
+            detail=self._status_detail(st),
             position=_get(st, "position"),
             total=_get(st, "total"),
             speed=speed,

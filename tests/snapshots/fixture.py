@@ -21,22 +21,24 @@ FIXTURE = Path(__file__).with_name("fixture.jsonl")
 FIXED_CLOCK = datetime(2026, 1, 15, 9, 30, 0, tzinfo=timezone.utc)
 
 
-@dataclass
-class Status:
-    """Stands in for feed.events.SourceStatus until it exists (same fields)."""
+try:  # the real event records (feed/events.py), once they are in
+    from finterm.feed.events import PipelineFailed
+    from finterm.feed.events import SourceStatus as Status
+except ImportError:  # pragma: no cover - until then, the same fields
 
-    state: str
-    detail: str = ""
-    next_retry_at: float | None = None
-    position: int | None = None
-    total: int | None = None
-    speed: float | None = None
+    @dataclass(frozen=True)
+    class Status:  # type: ignore[no-redef]
+        state: str
+        detail: str = ""
+        next_retry_at: float | None = None
+        position: int | None = None
+        total: int | None = None
+        speed: float | None = None
 
-
-class PipelineFailed(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    class PipelineFailed(Exception):  # type: ignore[no-redef]
+        def __init__(self, message: str) -> None:
+            super().__init__(message)
+            self.message = message
 
 
 def load_fixture(path: Path = FIXTURE) -> list[Scored]:
