@@ -451,3 +451,14 @@ async def test_config_shapes():
         assert app.window_minutes == 30 and app.windows == [15, 30, 60, 240, None]
         await pilot.press("w")
         assert app.window_minutes == 60
+
+
+async def test_ticker_panel_caps_rows():
+    data = load_fixture()
+    many = [replace(s, tweet=replace(s.tweet, tickers=(f"T{i:03d}",))) for i, s in enumerate(data)]
+    app = make_app(pipeline=QueuePipeline(many))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        tp = app.query_one(TickerPanel)
+        assert tp.row_count == tp.max_rows == 150  # SPY and QQQ pinned + the 148 most active
+        assert "top 148 of 180" in str(tp.border_title)

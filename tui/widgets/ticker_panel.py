@@ -87,7 +87,8 @@ class TickerPanel(DataTable):
         for w in self.watchlist:
             pinned.append(seen.get(w) or TickerStats(w, 0, 0, 0))
         wl = set(self.watchlist)
-        rest = self._sorted([s for s in stats if s.ticker not in wl])[: max(0, self.max_rows - len(pinned))]
+        others = [s for s in stats if s.ticker not in wl]
+        rest = self._sorted(others)[: max(0, self.max_rows - len(pinned))]
         cursor_key = None
         if self.row_count and 0 <= self.cursor_row < self.row_count:
             try:
@@ -120,8 +121,7 @@ class TickerPanel(DataTable):
             except Exception:
                 pass
         self.scroll_to(y=scroll_y, animate=False, immediate=True)
-        shown = len(pinned) + len(rest)
-        count = f"{len(stats)}" if shown >= len(stats) + len(pinned) - len(wl & seen.keys()) else f"top {len(rest)} of {len(stats)}"
+        count = f"{len(stats)}" if len(rest) == len(others) else f"top {len(rest)} of {len(stats)}"
         title = f"Tickers · {count} · by {SORT_LABEL[self.sort]}"
         self.border_title = title
 
