@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual import events
+from textual.binding import Binding
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
@@ -25,7 +26,7 @@ SORT_LABEL = {"activity": "activity", "net": "net sentiment", "name": "name"}
 class TickerPanel(DataTable):
     """Tickers seen in the window; Enter or a click filters the feed by the row's ticker."""
 
-    BINDINGS = [("enter", "select_cursor", "Filter ticker")]
+    BINDINGS = [Binding("enter", "select_cursor", "Filter ticker", show=False)]
 
     def __init__(self, watchlist: list[str] | None = None, max_rows: int = 150, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False, show_cursor=True,
