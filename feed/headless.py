@@ -1,0 +1,119 @@
+"""`--headless`: scored tweets as JSON lines on stdout, a summary on stderr, no UI.
+
+Each line is flushed as written so pipes (`jq`, `head`) see tweets as they are scored.
+SIGINT/SIGTERM stop the source; what was already read is still scored and written, then
+the summary. A closed stdout (`| head`) stops the run quietly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import BinaryIO, TextIO
+
+from finterm.engine.records import Scored
+
+from .pipeline import Pipeline
+
+log = logging.getLogger("finterm.feed.headless")
+
+
+class JsonlSink:
+    """Writes `Scored.to_json_dict()` lines (UTF-8) to a binary stream, one flush per line."""
+
+    name = "stdout"
+
+    def __init__(self, out: BinaryIO, on_closed=None):
+        self.out = out
+        self.on_closed = on_closed
+        self.broken = False
+        self.lines = 0
+
+    def __call__(self, batch: list[Scored]) -> None:
+        if self.broken:
+            return
+        try:
+            for s in batch:
+                line = json.dumps(s.to_json_dict(), ensure_ascii=False) + "\n"
+                self.out.write(line.encode("utf-8", "surrogatepass"))
+                self.out.flush()
+                self.lines += 1
+        except (BrokenPipeError, ConnectionResetError):
+            self.broken = True
+            if self.on_closed:
+                self.on_closed()
+        except OSError as exc:
+            if exc.errno in (32, 104):  # EPIPE, ECONNRESET
+                self.broken = True
+                if self.on_closed:
+                    self.on_closed()
+            else:
+                raise
+
+    def close(self) -> None:
+        pass
+
+
+def summary_line(pipeline: Pipeline) -> str:
+    st = pipeline.stats
+    clf = pipeline.classifier
+
+    def ms(x):
+        return "-" if x is None else f"{x:.1f} ms"
+
+    models = getattr(clf, "models", {}) or {}
+    names = ", ".join(f"{task} {m.name}" for task, m in models.items()) or "-"
+    return (f"finterm: {st.count:,} tweets in {st.elapsed_s:.1f} s ({st.rate:.1f} tweets/s) · "
+            f"engine {getattr(clf, 'engine_name', '?')} · batch latency p50 {ms(st.latency_p50)} "
+            f"p99 {ms(st.latency_p99)} · arrival-to-scored p50 {ms(st.e2e_p50)} p99 {ms(st.e2e_p99)} · "
+            f"models {names}")
+
+
+def run_headless(pipeline: Pipeline, sink: JsonlSink, err: TextIO | None = None) -> int:
+    """Run to the end of the source (or a signal); returns the exit code."""
+    err = err or sys.stderr
+    stop_requests = 0
+
+    def on_signal(signum, frame):
+        nonlocal stop_requests
+        stop_requests += 1
+        if stop_requests > 1:  # a second ^C means now
+            os._exit(128 + signum)
+        log.info("signal %s: stopping", signum)
+        pipeline.stop()
+
+    old = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old[sig] = signal.signal(sig, on_signal)
+    try:
+        pipeline.start()
+        while not pipeline.join(timeout=0.2):
+            pass
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+    if sink.broken:
+        _silence_stdout()
+    try:
+        err.write(summary_line(pipeline) + "\n")
+        if pipeline.failed:
+            err.write(f"finterm: {pipeline.failed}\n")
+        err.flush()
+    except OSError:
+        pass
+    return 1 if pipeline.failed else 0
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, point fd 1 at /dev/null so the interpreter's final flush is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass

@@ -1,0 +1,208 @@
+"""Source thread → micro-batches → classifier thread → sinks and the UI's event queue.
+
+Two threads and one bounded queue between them: the source blocks when scoring falls
+behind (no tweet is dropped, memory stays flat on a big replay), and a single scoring
+thread keeps the output in input order. Stopping ends the source; whatever it already
+emitted is still scored and handed to the sinks before `join` returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import Callable, Sequence
+
+from finterm.engine.batching import collect_batch
+from finterm.engine.records import Scored, Tweet
+
+from .events import PipelineFailed, SourceStatus
+
+log = logging.getLogger("finterm.feed.pipeline")
+
+Sink = Callable[[list[Scored]], None]
+#: Latency samples kept for the percentiles (the most recent ones).
+SAMPLES = 4096
+
+
+@dataclass(frozen=True)
+class PipelineStats:
+    """A snapshot: tweets scored, their rate, and latencies in milliseconds."""
+
+    count: int = 0
+    elapsed_s: float = 0.0
+    rate: float = 0.0
+    #: Engine time per batch (what the classifier spent).
+    latency_p50: float | None = None
+    latency_p99: float | None = None
+    #: From a tweet reaching finterm to its scores being handed on (queueing included).
+    e2e_p50: float | None = None
+    e2e_p99: float | None = None
+
+
+def percentile(xs: Sequence[float], q: float) -> float | None:
+    if not xs:
+        return None
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+class Pipeline:
+    """Runs `source` and scoring in two threads; see the module docstring for guarantees."""
+
+    def __init__(self, source, classifier, sinks: Sequence[Sink] = (), batch_size: int = 16,
+                 max_wait_ms: float = 50.0, ui_batches: bool = True, queue_size: int | None = None):
+        self.source = source
+        self.classifier = classifier
+        self.sinks = list(sinks)
+        self.batch_size = max(1, int(batch_size))
+        self.max_wait_s = max(0.0, float(max_wait_ms)) / 1000.0
+        #: For the UI: list[Scored] batches (when ui_batches), SourceStatus, PipelineFailed.
+        self.events: queue.Queue = queue.Queue()
+        self.ui_batches = ui_batches
+        self.failed: str | None = None
+        self.last_status: SourceStatus | None = None
+        self._q: queue.Queue = queue.Queue(maxsize=queue_size or max(256, 4 * self.batch_size))
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._count = 0
+        self._t0: float | None = None
+        self._t_last: float | None = None
+        self._batch_ms: deque[float] = deque(maxlen=SAMPLES)
+        self._e2e_ms: deque[float] = deque(maxlen=SAMPLES)
+
+    # -- control --------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._threads:
+            return
+        self._threads = [
+            threading.Thread(target=self._run_source, name="finterm-source", daemon=True),
+            threading.Thread(target=self._run_scorer, name="finterm-scorer", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    def stop(self) -> None:
+        """Ask the source to end; tweets already emitted are still scored and delivered."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for both threads; True when they have finished (sinks then closed)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for t in self._threads:
+            t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in self._threads)
+
+    @property
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    # -- threads --------------------------------------------------------------------------
+    def _emit(self, tweet: Tweet) -> None:
+        if not tweet.arrived:
+            tweet = replace(tweet, arrived=time.monotonic())
+        while True:  # block while scoring catches up, but never past the end of the run
+            try:
+                self._q.put(tweet, timeout=0.1)
+                return
+            except queue.Full:
+                if self._stop.is_set() and not self._scorer_alive():
+                    return
+
+    def _scorer_alive(self) -> bool:
+        return len(self._threads) > 1 and self._threads[1].is_alive()
+
+    def _status(self, st: SourceStatus) -> None:
+        self.last_status = st
+        self.events.put(st)
+
+    def _run_source(self) -> None:
+        try:
+            self.source.run(self._emit, self._status, self._stop)
+        except Exception as exc:
+            log.exception("source %s failed", getattr(self.source, "name", "?"))
+            self._fail(f"source failed: {_one_line(exc)}")
+        finally:
+            self._q.put(None)  # end of stream: the scorer finishes what is queued, then stops
+
+    def _fail(self, message: str) -> None:
+        if self.failed is None:
+            self.failed = message
+        self.events.put(PipelineFailed(message))
+        self._stop.set()
+
+    def _run_scorer(self) -> None:
+        try:
+            while True:
+                batch = collect_batch(self._q, self.batch_size, self.max_wait_s)
+                done = bool(batch) and batch[-1] is None
+                tweets = [t for t in batch if t is not None]
+                if tweets:
+                    self._score(tweets)
+                if done:
+                    break
+        except Exception as exc:
+            log.exception("scoring failed")
+            self._fail(f"scoring failed: {_one_line(exc)}")
+            self._drain_input()
+        finally:
+            self._close_sinks()
+
+    def _drain_input(self) -> None:
+        """After a failure, keep taking from the queue so the source is never stuck on it."""
+        while True:
+            item = self._q.get()
+            if item is None:
+                return
+
+    def _score(self, tweets: list[Tweet]) -> None:
+        scored = self.classifier.score(tweets)
+        for sink in self.sinks:
+            sink(scored)
+        now = time.monotonic()
+        with self._lock:
+            if self._t0 is None:
+                self._t0 = min(t.arrived for t in tweets)
+            self._t_last = now
+            self._count += len(scored)
+            self._batch_ms.append(scored[0].batch_latency_ms if scored else 0.0)
+            self._e2e_ms.extend((now - t.arrived) * 1000.0 for t in tweets)
+        if self.ui_batches:
+            self.events.put(scored)
+
+    def _close_sinks(self) -> None:
+        for sink in self.sinks:
+            close = getattr(sink, "close", None)
+            if close is None:
+                continue
+            try:
+                close()
+            except Exception as exc:
+                log.exception("closing sink failed")
+                self._fail(f"{getattr(sink, 'name', 'output')}: {_one_line(exc)}")
+
+    # -- numbers --------------------------------------------------------------------------
+    @property
+    def stats(self) -> PipelineStats:
+        with self._lock:
+            count, t0, t1 = self._count, self._t0, self._t_last
+            b, e = list(self._batch_ms), list(self._e2e_ms)
+        elapsed = (t1 - t0) if (t0 is not None and t1 is not None) else 0.0
+        return PipelineStats(
+            count=count, elapsed_s=elapsed, rate=count / elapsed if elapsed > 0 else 0.0,
+            latency_p50=percentile(b, 0.5), latency_p99=percentile(b, 0.99),
+            e2e_p50=percentile(e, 0.5), e2e_p99=percentile(e, 0.99),
+        )
+
+
+def _one_line(exc: BaseException) -> str:
+    msg = getattr(exc, "message", None) or str(exc) or exc.__class__.__name__
+    return msg.strip().splitlines()[0][:300] if msg.strip() else exc.__class__.__name__
