@@ -462,3 +462,31 @@ async def test_ticker_panel_caps_rows():
         tp = app.query_one(TickerPanel)
         assert tp.row_count == tp.max_rows == 150  # SPY and QQQ pinned + the 148 most active
         assert "top 148 of 180" in str(tp.border_title)
+
+
+async def test_real_pipeline_and_replay_source(tmp_path):
+    """The real Pipeline and ReplaySource over the fixture file, real ONNX models (tests/modelkit)."""
+    pipeline_mod = pytest.importorskip("finterm.feed.pipeline")
+    replay_mod = pytest.importorskip("finterm.feed.sources.replay")
+    from finterm.engine.classifier import Classifier
+    from tests.modelkit import make_sentiment_folder, make_topic_folder
+    from tests.snapshots.fixture import FIXTURE
+
+    clf = Classifier(make_sentiment_folder(tmp_path / "s"), make_topic_folder(tmp_path / "t"), engine="onnxruntime")
+    source = replay_mod.ReplaySource(FIXTURE, speed=None)
+    pipe = pipeline_mod.Pipeline(source, clf, batch_size=16, max_wait_ms=20)
+    app = make_app(pipeline=pipe, drain_interval=0.05, panel_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if app.status_info().state == "ended" and app.aggregator.seen == 180:
+                break
+        app.refresh_now()
+        info = app.status_info()
+        assert info.state == "ended" and info.is_replay and info.position == info.total == 180
+        assert app.query_one(FeedView).count == 180
+        assert "[bold red]FAKE ALERT[/]" in screen_text(app) and "\x1b" not in screen_text(app)
+        await pilot.press("minus")
+        assert source.speed == 1000
+        await pilot.press("q")
+    assert pipe.stopping

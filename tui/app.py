@@ -317,6 +317,11 @@ class FintermApp(App):
         if st is None or _get(st, "state", "") == "error":
             return ""  # errors have their own place in the status bar
         detail = safe(_get(st, "detail", "") or "", 80)
+        try:
+            if detail and detail == safe(self.source.describe(), 80):
+                detail = ""  # already shown as the source
+        except Exception:
+            pass
         retry = _get(st, "next_retry_at")
         if _get(st, "state", "") == "reconnecting" and isinstance(retry, (int, float)):
             wait = f"retry in {max(0.0, retry - time.time()):.0f} s"
