@@ -31,7 +31,7 @@ from .filters import Filters
 from .logs import log_to_file
 from .messages import TickerChosen, TickerHighlighted, TopicChosen
 from .palette import THEME_NAMES, THEMES, theme_name
-from .render import safe, short_topic
+from .render import safe
 from .screens import HelpScreen, TickerFilterScreen, TopicPickerScreen
 from .screens.topic_picker import ALL
 from .widgets import FeedView, StatusBar, StatusInfo, TickerPanel, TopicHistogram

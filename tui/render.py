@@ -8,7 +8,6 @@ replaced, so `[bold red]` shows as those characters and ESC never reaches the te
 from __future__ import annotations
 
 import re
-from datetime import datetime
 
 from rich.cells import cell_len
 from rich.style import Style
