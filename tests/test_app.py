@@ -490,3 +490,25 @@ async def test_real_pipeline_and_replay_source(tmp_path):
         assert source.speed == 1000
         await pilot.press("q")
     assert pipe.stopping
+
+
+async def test_command_palette_runs_our_commands():
+    from textual.command import CommandList, CommandPalette
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        app.action_filter_ticker("AAPL")
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"clear filters")
+        for _ in range(60):  # the palette searches asynchronously
+            await pilot.pause(0.05)
+            found = app.screen.query_one(CommandList)
+            if found.option_count and found.highlighted is not None:
+                break
+        assert "Clear filters" in str(found.get_option_at_index(found.highlighted).prompt)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert app.filters == Filters()
