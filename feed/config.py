@@ -89,7 +89,7 @@ def find_config(path: str | Path | None = None) -> Path | None:
             if not p.is_file():
                 raise ConfigError(f"config file {p} (from {origin}) does not exist")
             return p
-    for p in (Path.home() / ".config" / "finterm" / "config.yaml", Path("config.yaml")):
+    for p in (Path.home() / ".config" / "finterm" / "config.yaml", Path("config.yaml").absolute()):
         if p.is_file():
             return p
     return None

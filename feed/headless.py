@@ -38,7 +38,7 @@ class JsonlSink:
             return
         try:
             for s in batch:
-                line = json.dumps(s.to_json_dict(), ensure_ascii=False) + "\n"
+                line = _line(s)
                 self.out.write(line.encode("utf-8", "surrogatepass"))
                 self.out.flush()
                 self.lines += 1
@@ -56,6 +56,12 @@ class JsonlSink:
 
     def close(self) -> None:
         pass
+
+
+def _line(s: Scored) -> str:
+    """One JSON line; U+2028/U+2029 escaped too, since many line readers split on them."""
+    text = json.dumps(s.to_json_dict(), ensure_ascii=False)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029") + "\n"
 
 
 def summary_line(pipeline: Pipeline) -> str:

@@ -7,11 +7,14 @@ complete file. Rewriting costs time proportional to the rows, so the interval gr
 measured write time (at most WRITE_SHARE of the wall clock goes to writing); on a 100k-row
 recording that keeps the loss on SIGKILL to a few seconds (see tests/test_recorder.py and
 the README's architecture section). Writes happen in a background thread so scoring never
-waits for the disk. The columns make the file replayable with --replay.
+waits for the disk. The columns make the file replayable with --replay; `text` is stored the
+way the X API and the replay files carry it (&, <, > as entities), so replaying a recording
+gives back exactly the text that was scored.
 """
 
 from __future__ import annotations
 
+import html
 import logging
 import os
 import tempfile
@@ -38,7 +41,7 @@ def scored_row(s: Scored) -> dict:
     t = s.tweet
     return {
         "created_at": t.created_at, "id": t.id, "user": t.author, "symbols": " ".join(t.tickers),
-        "text": t.text, "lang": t.lang, "source": t.source,
+        "text": html.escape(t.text, quote=False), "lang": t.lang, "source": t.source,
         "sentiment": s.sentiment, "sentiment_score": float(s.sentiment_score),
         "topic": s.topic, "topic_score": float(s.topic_score),
         "batch_latency_ms": float(s.batch_latency_ms),
@@ -74,6 +77,8 @@ class Recorder:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise InputError(f"cannot record to {self.path}: {exc.strerror or exc}") from None
+        for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):  # left by a killed run
+            stale.unlink(missing_ok=True)
         self._frames: list = []  # polars DataFrames already in the file (and pending ones)
         if self.path.exists():
             try:

@@ -87,7 +87,7 @@ class RecentSearchPoller:
                 if failure.rate_limited and failure.reset_at is not None:
                     self.not_before = max(self.not_before, failure.reset_at)
                 delay = self.backoff.delay(failure)
-                log.warning("X recent search failed (%s); retrying in %.1f s", failure.detail, delay)
+                log.warning("X recent search failed (%s); retrying in %.3g s", failure.detail, delay)
                 self.status(SourceStatus("reconnecting", f"recent search: {failure.detail}", time.time() + delay))
                 retrying = True
                 if self.stop.wait(delay):

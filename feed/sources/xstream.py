@@ -138,7 +138,7 @@ class _Run:
             if self._was_healthy():
                 self.backoff.reset()
             delay = self.backoff.delay(failure)
-            log.warning("X stream: %s; reconnecting in %.1f s", failure.detail, delay)
+            log.warning("X stream: %s; reconnecting in %.3g s", failure.detail, delay)
             self.status(SourceStatus("reconnecting", self._retry_detail(failure), time.time() + delay))
             if self.stop.wait(delay):
                 return None
@@ -212,6 +212,7 @@ class _Run:
 
     # -- callbacks from the stream thread ---------------------------------------------------
     def on_live(self) -> None:
+        log.info("X stream connected at %s", self.settings.host)
         self.status(SourceStatus("live", f"X filtered stream at {self.settings.host}, {len(self.rules)} rules"))
 
     def on_line(self, raw: bytes) -> None:
