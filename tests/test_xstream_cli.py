@@ -1,0 +1,76 @@
+"""`finterm --headless --record` live against the local X API server, end to end.
+
+The real command, the real pipeline and tiny real models; the X source reaches the server
+through $FINTERM_X_API_BASE with $X_BEARER_TOKEN, through a dropped connection, a garbled
+line and tweets resent after the reconnect. Every tweet must come out exactly once, on
+stdout and in the recording, and the token nowhere.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+
+import polars as pl
+import pytest
+
+from tests.conftest import popen_finterm
+from tests.xserver import Stream, XServer, drop, garbled, hold, tweet
+
+pytestmark = pytest.mark.slow
+TOKEN = "AAAAAAAAAAAAAAAAAAAAA-e2e-s3cr3t-t0k3n"
+
+
+def read_lines(stream, out: list, done: threading.Event) -> None:
+    for raw in iter(stream.readline, b""):
+        out.append(raw)
+        if len(out) >= 5:
+            done.set()
+    done.set()
+
+
+def test_headless_live_stream_scores_and_records_every_tweet_once(tmp_path, cli_env, model_args):
+    script = [
+        Stream([tweet(1), tweet(2), garbled(), tweet(3), drop()]),
+        Stream([tweet(2), tweet(3), tweet(4), tweet(5), hold()]),  # 2 and 3 resent
+    ]
+    with XServer(token=TOKEN, stream_script=script) as server:
+        for i, text in enumerate(["$AAPL beats earnings, shares up", "$TSLA falls on delivery miss",
+                                  "Fed meeting today $AAPL", "$TSLA rally", "$AAPL $TSLA both down"], 1):
+            server.publish(i, text, username=f"user{i}")
+        config = tmp_path / "config.yaml"
+        config.write_text("watchlist: [AAPL, TSLA]\n")
+        record = tmp_path / "live.parquet"
+        env = dict(cli_env, X_BEARER_TOKEN=TOKEN, FINTERM_X_API_BASE=server.base_url)
+        proc = popen_finterm(["--headless", "--config", config, "--record", record, *model_args], tmp_path, env)
+        got: list[bytes] = []
+        done = threading.Event()
+        threading.Thread(target=read_lines, args=(proc.stdout, got, done), daemon=True).start()
+        try:
+            done.wait(120)
+            time.sleep(0.2)  # a sixth line, if there were one, would show up by now
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        err = proc.stderr.read().decode()
+
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    out = [json.loads(x) for x in got]
+    assert [o["id"] for o in out] == ["1", "2", "3", "4", "5"]
+    assert out[0]["author"] == "user1" and out[0]["tickers"] == ["AAPL"]
+    assert out[4]["tickers"] == ["AAPL", "TSLA"]
+    assert out[0]["created_at"] == "2026-11-25T10:00:00Z"
+    assert "5 tweets" in err.strip().splitlines()[-1]
+
+    rec = pl.read_parquet(record)
+    assert rec["id"].to_list() == ["1", "2", "3", "4", "5"]
+
+    log_text = (tmp_path / "finterm.log").read_text()
+    for where in (err, b"".join(got).decode(), log_text, record.read_bytes().decode("latin-1")):
+        assert TOKEN not in where
+    assert "garbled" in log_text
