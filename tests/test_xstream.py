@@ -262,6 +262,14 @@ def test_stop_ends_a_quiet_stream_promptly():
         assert run.error is None
 
 
+def test_stop_during_the_rule_sync_ends_the_run():
+    with XServer(token=TOKEN, stream_script=[Stream([hold()])], rules_delay_s=0.3) as server:
+        with Run(XStreamSource(fast_settings(server))) as run:
+            while not server.requests_to("/2/tweets/search/stream/rules"):
+                time.sleep(0.01)
+        assert run.error is None and "live" not in run.states()
+
+
 def test_an_error_in_emit_ends_the_run_instead_of_reconnecting():
     with XServer(token=TOKEN, stream_script=[Stream([tweet(1), hold()])]) as server:
         publish_many(server, 1)

@@ -74,3 +74,22 @@ def test_headless_live_stream_scores_and_records_every_tweet_once(tmp_path, cli_
     for where in (err, b"".join(got).decode(), log_text, record.read_bytes().decode("latin-1")):
         assert TOKEN not in where
     assert "garbled" in log_text
+
+
+def test_rejected_token_ends_the_run_with_one_line_and_no_secret(tmp_path, cli_env, model_args, finterm):
+    with XServer(token="the-right-one") as server:
+        (tmp_path / "config.yaml").write_text("watchlist: [AAPL]\n")
+        env = dict(cli_env, X_BEARER_TOKEN=TOKEN, FINTERM_X_API_BASE=server.base_url)
+        r = finterm("--headless", *model_args, env=env, timeout=120)
+    err = r.stderr.decode()
+    assert r.returncode == 1, err
+    assert "Traceback" not in err and TOKEN not in err
+    assert "X rejected the bearer token" in err.strip().splitlines()[-1]
+    assert r.stdout == b""
+
+
+def test_nothing_to_watch_is_a_config_error(tmp_path, cli_env, model_args, finterm):
+    env = dict(cli_env, X_BEARER_TOKEN=TOKEN, FINTERM_X_API_BASE="http://127.0.0.1:9")
+    r = finterm("--headless", *model_args, env=env, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.decode().startswith("finterm: nothing to watch on X")

@@ -105,7 +105,8 @@ class XServer:
     """Start with `with XServer(token=...) as server:`; `server.base_url` is the api_base."""
 
     def __init__(self, token: str = "test-token", stream_script=None, search_script=None,
-                 forbidden=(), keepalive_s: float = 0.05, rate_limit_remaining: int = 59) -> None:
+                 forbidden=(), keepalive_s: float = 0.05, rate_limit_remaining: int = 59,
+                 rules_delay_s: float = 0.0) -> None:
         self.token = token
         self.stream_script = list(stream_script or [])
         self.search_script = list(search_script or [])
@@ -113,6 +114,8 @@ class XServer:
         self.forbidden = set(forbidden)
         self.keepalive_s = keepalive_s
         self.rate_limit_remaining = rate_limit_remaining
+        #: How long the rules endpoints take to answer (to stop a run in the middle of a sync).
+        self.rules_delay_s = rules_delay_s
         self.tweets: dict[str, dict] = {}
         self.users: dict[str, dict] = {}
         self.rules: dict[str, dict] = {}
@@ -285,6 +288,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._post_rules(body or {})
 
     def _get_rules(self) -> None:
+        time.sleep(self.x.rules_delay_s)
         if "rules" in self.x.forbidden:
             self._error(Error(403))
             return

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from typing import Callable
+from urllib.parse import urlsplit
 
 import requests
 import tweepy
@@ -141,7 +142,7 @@ class XStreamingClient(_ApiBase, tweepy.StreamingClient):
                     pass
 
     def _track(self, response, *args, **kwargs):
-        if "/stream" in response.url and not response.url.endswith("/rules"):
+        if urlsplit(response.url).path.endswith("/stream"):
             with self._lock:
                 self._response = response
         return response

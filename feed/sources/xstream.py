@@ -107,11 +107,15 @@ class _Run:
                 log.info("X source dropped %d tweets it had already seen", self.duplicates)
 
     def _watch_stop(self, done: threading.Event) -> None:
-        """Ends a blocked stream read as soon as `stop` is set (keep-alives come only every 20 s)."""
+        """Ends a blocked stream read as soon as `stop` is set (keep-alives come only every 20 s).
+
+        It keeps aborting until the run is over: a connection opened just as `stop` was set
+        (tweepy marks itself running again when it connects) is cut as well.
+        """
         while not done.is_set():
             if self.stop.wait(0.2):
                 self.client.abort()
-                return
+                done.wait(0.2)
 
     def _stream(self) -> Failure | None:
         """Stream until stopped or a fatal error; returns the 403 failure if polling should follow."""
@@ -121,6 +125,8 @@ class _Run:
             try:
                 if self.accepted is None:
                     self._sync_rules()
+                    if self.stop.is_set():
+                        return None
                 self.client.filter(**request_fields())
                 failure = self.client.outcome or Failure("closed", None, "the stream ended")
             except tweepy.HTTPException as exc:
