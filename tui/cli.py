@@ -203,9 +203,7 @@ def make_source(args, config, speed):
         from finterm.feed.sources.xstream import XStreamSource
     except ImportError:
         raise InputError("the live X source is not available in this build; use `finterm --demo` or `finterm --replay FILE`") from None
-    if not config.x.bearer_token:
-        config.x.bearer_token = token
-    return XStreamSource(config)
+    return XStreamSource(config)  # it reads the token from the environment or config itself
 
 
 def make_classifier(config):

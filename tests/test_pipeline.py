@@ -1,0 +1,119 @@
+"""The pipeline with the real tiny classifier: order, nothing lost on stop, failures reported."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from finterm.engine.classifier import Classifier
+from finterm.engine.normalize import make_tweet
+from finterm.feed.events import PipelineFailed, SourceStatus
+from finterm.feed.pipeline import Pipeline
+
+T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def classifier(tiny_models):
+    return Classifier(*tiny_models, engine="onnxruntime", batch_size=8)
+
+
+class ListSource:
+    """Emits n tweets; optionally raises after `fail_after`, or waits for stop after `hold_after`."""
+
+    name = "list"
+
+    def __init__(self, n, fail_after=None, hold_after=None):
+        self.n, self.fail_after, self.hold_after = n, fail_after, hold_after
+        self.emitted = 0
+        self.holding = threading.Event()
+
+    def describe(self):
+        return f"{self.n} tweets"
+
+    def run(self, emit, status, stop):
+        status(SourceStatus("live"))
+        for i in range(self.n):
+            if self.fail_after is not None and i == self.fail_after:
+                raise RuntimeError("feed went away")
+            if self.hold_after is not None and i == self.hold_after:
+                self.holding.set()
+                stop.wait()
+            if stop.is_set():
+                return
+            emit(make_tweet(str(i), T0 + timedelta(seconds=i), "u", f"$AAPL stock up {i}"))
+            self.emitted += 1
+        status(SourceStatus("ended"))
+
+
+class Collect:
+    def __init__(self):
+        self.ids, self.closed = [], False
+
+    def __call__(self, batch):
+        self.ids.extend(s.tweet.id for s in batch)
+
+    def close(self):
+        self.closed = True
+
+
+def drain(q: queue.Queue):
+    items = []
+    while True:
+        try:
+            items.append(q.get_nowait())
+        except queue.Empty:
+            return items
+
+
+def test_every_tweet_in_order_to_sinks_and_events(classifier):
+    sink = Collect()
+    p = Pipeline(ListSource(500), classifier, [sink], batch_size=8, max_wait_ms=5, queue_size=16)
+    p.start()
+    assert p.join(timeout=60)
+    assert sink.ids == [str(i) for i in range(500)] and sink.closed
+    events = drain(p.events)
+    batches = [e for e in events if isinstance(e, list)]
+    assert [s.tweet.id for b in batches for s in b] == sink.ids and max(len(b) for b in batches) <= 8
+    assert [e.state for e in events if isinstance(e, SourceStatus)] == ["live", "ended"]
+    st = p.stats
+    assert st.count == 500 and st.rate > 0 and st.latency_p99 >= st.latency_p50 and st.e2e_p50 is not None
+    assert p.failed is None
+
+
+def test_stop_scores_everything_already_emitted(classifier):
+    src, sink = ListSource(1000, hold_after=300), Collect()
+    p = Pipeline(src, classifier, [sink], batch_size=8, max_wait_ms=5, ui_batches=False)
+    p.start()
+    assert src.holding.wait(30)
+    p.stop()
+    assert p.join(timeout=60)
+    assert sink.ids == [str(i) for i in range(src.emitted)] and src.emitted == 300
+    assert not [e for e in drain(p.events) if isinstance(e, list)]  # headless: no batches queued for a UI
+
+
+def test_source_failure_is_reported_after_scoring_what_came(classifier):
+    sink = Collect()
+    p = Pipeline(ListSource(100, fail_after=40), classifier, [sink], batch_size=8, max_wait_ms=5)
+    p.start()
+    assert p.join(timeout=60)
+    assert sink.ids == [str(i) for i in range(40)]
+    fails = [e for e in drain(p.events) if isinstance(e, PipelineFailed)]
+    assert len(fails) == 1 and "feed went away" in fails[0].message and p.failed == fails[0].message
+
+
+def test_scoring_failure_stops_the_run_without_hanging(classifier):
+    class Broken:
+        engine_name = "broken"
+
+        def score(self, tweets):
+            raise ValueError("model exploded")
+
+    sink = Collect()
+    p = Pipeline(ListSource(5000), Broken(), [sink], batch_size=8, max_wait_ms=5, queue_size=16)
+    p.start()
+    assert p.join(timeout=60)
+    assert p.failed and "model exploded" in p.failed and sink.closed and sink.ids == []
