@@ -65,8 +65,11 @@ def test_settings_from_config_environment_wins_and_token_stays_out_of_repr():
     assert not s.is_plain_http_remote()
     assert XSettings(api_base="http://proxy.corp").is_plain_http_remote()
     assert XSettings.from_config({"x": {"rules": "$AAPL lang:en"}}, env={}).rules == ["$AAPL lang:en"]
+    assert XSettings.from_config({"x": {"max_rule_length": 1024}}, env={}).max_rule_length == 1024
     with pytest.raises(ConfigError):
         XSettings(api_base="ftp://x")
+    with pytest.raises(ConfigError, match="poll_interval_s"):
+        XSettings(poll_interval_s=0)
     source = XStreamSource(cfg, env={"X_BEARER_TOKEN": TOKEN})
     assert TOKEN not in repr(source) and "api.x.com" in source.describe()
 

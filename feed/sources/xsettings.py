@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Mapping
 from urllib.parse import urlsplit
 
@@ -62,6 +62,15 @@ class XSettings:
         self.api_base = normalize_api_base(self.api_base)
         self.watchlist = [t.strip().lstrip("$").upper() for t in self.watchlist if t and t.strip()]
         self.rules = [r.strip() for r in self.rules if r and r.strip()]
+        if not self.poll_interval_s > 0:
+            raise ConfigError("x.poll_interval_s must be positive")
+        if self.max_rule_length < 16 or self.dedup_size < 1 or self.max_pages_per_poll < 1:
+            raise ConfigError("x.max_rule_length, dedup_size and max_pages_per_poll are too small")
+        waits = ("backoff_initial_s", "backoff_max_s", "network_backoff_s", "network_backoff_max_s",
+                 "rate_limit_wait_s", "max_wait_s", "read_timeout_s", "request_timeout_s")
+        for name in waits:
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"x.{name} must not be negative")
 
     @classmethod
     def from_config(cls, config: object, env: Mapping[str, str] | None = None, **overrides) -> "XSettings":
@@ -78,9 +87,12 @@ class XSettings:
             "watchlist": list(_listish(_get(config, "watchlist"))),
             "rules": _rules(_get(x, "rules")),
         }
-        interval = _get(x, "poll_interval_s")
-        if interval is not None:
-            kwargs["poll_interval_s"] = float(interval)
+        # Any other XSettings field the `x:` section has (poll_interval_s, and e.g.
+        # max_rule_length or backoff_initial_s should the config add them) is taken as is.
+        for f in fields(cls):
+            value = _get(x, f.name)
+            if f.name not in kwargs and value is not None:
+                kwargs[f.name] = value
         kwargs.update(overrides)
         return cls(**kwargs)
 

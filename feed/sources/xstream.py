@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 SOURCE = "x-stream"
 #: HTTP statuses after which retrying the stream cannot help.
-_FATAL = {400: "X refused the stream request", 401: "X rejected the bearer token", 404: "no X stream endpoint at"}
+_FATAL = {400: "X refused finterm's request", 401: "X rejected the bearer token", 404: "no X stream endpoint at"}
 
 
 class XStreamSource:
@@ -172,7 +172,7 @@ class _Run:
         elif failure.status == 401:
             message = f"{what} ({failure.detail}); check $X_BEARER_TOKEN or x.bearer_token"
         else:
-            message = f"{what} ({failure.detail})"
+            message = f"{what} ({failure.detail}); check x.rules and the watchlist"
         self._give_up(message)
 
     def _give_up(self, message: str) -> None:
