@@ -142,14 +142,14 @@ def test_every_tweet_exactly_once_through_drops_errors_and_resends():
 
 
 def test_rate_limit_waits_for_x_rate_limit_reset():
-    reset = int(time.time()) + 1
+    reset = int(time.time()) + 2  # at least a second away: longer than any other wait here
     script = [Error(429, headers={"x-rate-limit-reset": reset}), Stream([tweet(1), hold()])]
     with XServer(token=TOKEN, stream_script=script) as server:
         publish_many(server, 1)
         with Run(XStreamSource(fast_settings(server))) as run:
             run.wait(lambda r: len(r.tweets) == 1)
         retry = next(s for s in run.statuses if s.state == "reconnecting")
-        assert retry.next_retry_at == pytest.approx(reset, abs=0.5)
+        assert retry.next_retry_at >= reset - 0.05
         # The reconnect came no earlier than X allowed.
         second = server.requests_to("/2/tweets/search/stream")[1]
         assert second["at"] >= reset - 0.05
