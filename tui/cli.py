@@ -210,8 +210,16 @@ def make_classifier(config):
     """Both models on the chosen engine; ModelError/EngineError (exit 3) name what is missing."""
     from finterm.engine.classifier import Classifier
 
+    tty = sys.stderr.isatty()
+
+    def progress(message: str) -> None:  # DeepSparse compiles take seconds: say so on a terminal
+        log.info(message)
+        if tty:
+            _say(message)
+
     clf = Classifier(config.models.sentiment, config.models.topic, engine=config.engine,
-                     batch_size=config.batching.batch_size)
+                     batch_size=config.batching.batch_size, on_progress=progress)
+    clf.warmup()  # compile the common shapes now, not while the first tweets wait
     log.info("classifier: %s", clf.describe())
     return clf
 
