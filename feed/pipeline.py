@@ -149,6 +149,10 @@ class Pipeline:
                     self._score(tweets)
                 if done:
                     break
+        except _SinkFailed as exc:
+            log.exception("output failed")
+            self._fail(str(exc))
+            self._drain_input()
         except Exception as exc:
             log.exception("scoring failed")
             self._fail(f"scoring failed: {_one_line(exc)}")
@@ -166,7 +170,10 @@ class Pipeline:
     def _score(self, tweets: list[Tweet]) -> None:
         scored = self.classifier.score(tweets)
         for sink in self.sinks:
-            sink(scored)
+            try:
+                sink(scored)
+            except Exception as exc:
+                raise _SinkFailed(f"{getattr(sink, 'name', 'output')} failed: {_one_line(exc)}") from exc
         now = time.monotonic()
         with self._lock:
             if self._t0 is None:
@@ -201,6 +208,10 @@ class Pipeline:
             latency_p50=percentile(b, 0.5), latency_p99=percentile(b, 0.99),
             e2e_p50=percentile(e, 0.5), e2e_p99=percentile(e, 0.99),
         )
+
+
+class _SinkFailed(Exception):
+    """A sink (recorder, stdout) raised: the run stops with its message."""
 
 
 def _one_line(exc: BaseException) -> str:

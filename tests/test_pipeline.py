@@ -117,3 +117,16 @@ def test_scoring_failure_stops_the_run_without_hanging(classifier):
     p.start()
     assert p.join(timeout=60)
     assert p.failed and "model exploded" in p.failed and sink.closed and sink.ids == []
+
+
+def test_sink_failure_names_the_sink(classifier):
+    class Full:
+        name = "recorder"
+
+        def __call__(self, batch):
+            raise OSError("disk full")
+
+    p = Pipeline(ListSource(100), classifier, [Full()], batch_size=8, max_wait_ms=5, queue_size=16)
+    p.start()
+    assert p.join(timeout=60)
+    assert p.failed == "recorder failed: disk full"

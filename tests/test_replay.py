@@ -59,6 +59,13 @@ def test_parquet_with_int_ids_datetimes_and_list_symbols(tmp_path):
     assert tweets[1].tickers == ("GE",) and tweets[1].author == ""
 
 
+def test_csv_with_bom_and_padded_header(tmp_path):
+    p = tmp_path / "bom.csv"
+    p.write_bytes("\ufeffcreated_at, text ,id\n2024-01-01T00:00:00Z,hello $SPY,9\n".encode("utf-8"))
+    (row,) = read_rows(p)
+    assert row.text == "hello $SPY" and row.id == "9"
+
+
 def test_rows_without_id_get_stable_distinct_ids(tmp_path):
     rows = [{"created_at": "2024-01-01T00:00:00Z", "text": "same"}] * 2 + [{"created_at": "2024-01-01T00:00:01Z", "text": "other"}]
     p = tmp_path / "noid.jsonl"

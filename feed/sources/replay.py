@@ -84,6 +84,7 @@ def _read_table(p: Path, fmt: str) -> tuple[list[dict], set[str]]:
     except Exception as exc:  # polars raises ComputeError, OSError, ... for unreadable files
         first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else exc.__class__.__name__
         raise InputError(f"{p}: cannot read as {fmt} ({first})") from None
+    df = df.rename({c: c.strip().lstrip("\ufeff").strip() for c in df.columns})  # BOMs, stray spaces
     return df.to_dicts(), set(df.columns)
 
 
