@@ -4,12 +4,15 @@ Parquet cannot be appended to in place (its footer is written last), so the reco
 the rows in memory and periodically rewrites the whole file: written to a temp file beside
 it, fsynced, then `os.replace`d over the old one. A reader (or a crash) only ever sees a
 complete file. Rewriting costs time proportional to the rows, so the interval grows with the
-measured write time (at most WRITE_SHARE of the wall clock goes to writing); on a 100k-row
-recording that keeps the loss on SIGKILL to a few seconds (see tests/test_recorder.py and
-the README's architecture section). Writes happen in a background thread so scoring never
-waits for the disk. The columns make the file replayable with --replay; `text` is stored the
-way the X API and the replay files carry it (&, <, > as entities), so replaying a recording
-gives back exactly the text that was scored.
+measured write time (at most WRITE_SHARE of the wall clock goes to writing). Measured here
+(2 shared cores): a 100k-tweet replay at --speed max (~6k tweets/s, tiny models) with
+--record, SIGKILLed after 20k, 50k and 90k lines printed, left a readable file each time,
+short of the printed lines by 0.8, 0.6 and 0.2 s of output; a full rewrite of 100k rows
+took 0.05-0.5 s. The interval is write time / WRITE_SHARE, clamped to 1-30 s, so only
+recordings of millions of rows risk more than a few seconds. tests/test_recorder.py kills a
+live run the same way. Writes happen in a background thread so scoring never waits for the
+disk. The columns make the file replayable with --replay; `text` is stored the way the X API
+and the replay files carry it (&, <, > as entities), so replaying a recording gives back exactly the text that was scored.
 """
 
 from __future__ import annotations
