@@ -12,7 +12,8 @@ took 0.05-0.5 s. The interval is write time / WRITE_SHARE, clamped to 1-30 s, so
 recordings of millions of rows risk more than a few seconds. tests/test_recorder.py kills a
 live run the same way. Writes happen in a background thread so scoring never waits for the
 disk. The columns make the file replayable with --replay; `text` is stored the way the X API
-and the replay files carry it (&, <, > as entities), so replaying a recording gives back exactly the text that was scored.
+and the replay files carry it (&, <, > as entities), so replaying a recording gives back
+exactly the text that was scored.
 """
 
 from __future__ import annotations
