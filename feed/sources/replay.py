@@ -91,7 +91,7 @@ def _read_table(p: Path, fmt: str) -> tuple[list[dict], set[str]]:
 def _read_jsonl(p: Path, warn) -> list[dict]:
     records = []
     try:
-        with p.open("r", encoding="utf-8", errors="replace") as f:
+        with p.open("r", encoding="utf-8-sig", errors="replace") as f:
             for n, line in enumerate(f, 1):
                 if not line.strip():
                     continue
