@@ -19,6 +19,8 @@ __all__ = ["Config", "ConfigError", "load_config", "find_config", "config_from_d
 
 ENGINES = ("auto", "deepsparse", "onnxruntime")
 THEMES = ("dark", "light", "contrast")
+#: Field metadata flag: a list key that also takes one string of space/comma separated words.
+SPLIT_WORDS = "split_words"
 
 
 @dataclass
@@ -64,7 +66,8 @@ class Config:
     models: ModelsConfig = field(default_factory=ModelsConfig)
     batching: BatchingConfig = field(default_factory=BatchingConfig)
     ui: UIConfig = field(default_factory=UIConfig)
-    watchlist: list[str] = field(default_factory=list)
+    #: Tickers; a string "AAPL TSLA" is read as a list (SPLIT_WORDS).
+    watchlist: list[str] = field(default_factory=list, metadata={SPLIT_WORDS: True})
     x: XConfig = field(default_factory=XConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
     record: str | None = None
@@ -127,22 +130,23 @@ def _build(cls: type, data: object, prefix: str, origin: str):
         what = f"'{prefix.rstrip('.')}'" if prefix else "the top level"
         raise ConfigError(f"{what} in {origin} must be a mapping of keys, not {_kind(data)}")
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)} - _NOT_KEYS
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    names = set(fields) - _NOT_KEYS
     kwargs = {}
     for key, value in data.items():
         dotted = f"{prefix}{key}"
         if key not in names:
             raise ConfigError(f"unknown key '{dotted}' in {origin} (known: {', '.join(sorted(names))})")
-        kwargs[key] = _coerce(hints[key], value, dotted, origin)
+        kwargs[key] = _coerce(hints[key], value, dotted, origin, fields[key].metadata.get(SPLIT_WORDS, False))
     return cls(**kwargs)
 
 
-def _coerce(tp, value, key: str, origin: str):
+def _coerce(tp, value, key: str, origin: str, split_words: bool = False):
     if dataclasses.is_dataclass(tp):
         return _build(tp, {} if value is None else value, key + ".", origin)
     options = typing.get_args(tp) if isinstance(tp, types.UnionType) else (tp,)
     for opt in options:
-        ok, v = _fits(opt, value)
+        ok, v = _fits(opt, value, split_words)
         if ok:
             return v
     want = " or ".join(_name(o) for o in options)
@@ -150,7 +154,7 @@ def _coerce(tp, value, key: str, origin: str):
     raise ConfigError(f"key '{key}' in {origin} must be {want}, not {_kind(value)}{shown}")
 
 
-def _fits(tp, value) -> tuple[bool, object]:
+def _fits(tp, value, split_words: bool = False) -> tuple[bool, object]:
     if tp is type(None):
         return value is None, None
     if tp is bool:
@@ -164,8 +168,8 @@ def _fits(tp, value) -> tuple[bool, object]:
     if typing.get_origin(tp) is list:
         if value is None:
             return True, []
-        if isinstance(value, str):  # "AAPL TSLA" is as good as a list
-            value = value.replace(",", " ").split()
+        if isinstance(value, str):  # "AAPL TSLA" is as good as a list; one rule stays one rule
+            value = value.replace(",", " ").split() if split_words else [value]
         return isinstance(value, list) and all(isinstance(v, str) for v in value), list(value or [])
     return False, value
 

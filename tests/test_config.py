@@ -144,3 +144,11 @@ def test_cli_reports_invalid_yaml(finterm, tmp_path, cli_env):
     r = finterm("--demo", "--headless", env={**cli_env, "FINTERM_CONFIG": str(cfg)})
     err = r.stderr.decode()
     assert r.returncode == 2 and "not valid YAML" in err and "broken.yaml" in err and "Traceback" not in err
+
+
+def test_one_string_is_one_rule_but_a_watchlist_string_is_split():
+    from finterm.feed.config import config_from_dict
+
+    cfg = config_from_dict({"watchlist": "aapl, $tsla NVDA", "x": {"rules": "$AAPL OR $TSLA lang:en"}})
+    assert cfg.watchlist == ["AAPL", "TSLA", "NVDA"]
+    assert cfg.x.rules == ["$AAPL OR $TSLA lang:en"]
