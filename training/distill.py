@@ -1,0 +1,164 @@
+"""Student: sparse transfer from the dense teacher, driven by a SparseML recipe.
+
+The student starts from the fine-tuned teacher's weights; the recipe prunes the encoder's
+linear weights gradually and switches on int8 quantization-aware training at the end.
+Every step distils the teacher: loss = a*CE(labels) + (1-a)*T^2*KL(teacher/T || student/T),
+with the teacher's logits precomputed once (teacher.py), since running the teacher every
+step would double the CPU cost.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .common import TrainError, accuracy, log, predict_logits, progress, require_torch
+from .data import Split, collate, encode, length_batches, load_tokenizer, pad_id
+from .recipe import load_manager, root_variables
+from .teacher import TOKENIZER_FILES, freeze_word_embeddings, load_classifier, teacher_logits_for
+
+
+def distill_loss(student_logits, teacher_logits, labels, alpha: float, temperature: float):
+    """alpha*CE + (1-alpha)*T^2*KL(softmax(t/T) || softmax(s/T)) (Hinton et al.)."""
+    import torch.nn.functional as F
+
+    ce = F.cross_entropy(student_logits, labels)
+    if alpha >= 1.0:
+        return ce
+    t = temperature
+    kl = F.kl_div(F.log_softmax(student_logits / t, -1), F.log_softmax(teacher_logits / t, -1),
+                  log_target=True, reduction="batchmean")
+    return alpha * ce + (1.0 - alpha) * t * t * kl
+
+
+def encoder_sparsity(model) -> float:
+    """Share of exact zeros in the encoder's linear weights (what the recipe prunes)."""
+    import torch
+
+    zeros = total = 0
+    for name, mod in model.named_modules():
+        if ".encoder.layer." in name and isinstance(mod, torch.nn.Linear):
+            w = mod.weight.detach()
+            zeros += int((w == 0).sum())
+            total += w.numel()
+    return zeros / max(1, total)
+
+
+def train_student(
+    teacher_dir: Path,
+    out_dir: Path,
+    train: Split,
+    valid: Split,
+    labels: list[str],
+    max_length: int,
+    recipe: Path,
+    overrides: dict,
+    seed: int = 0,
+) -> dict:
+    """Run the recipe with distillation; save the student's state and its PyTorch accuracy."""
+    torch = require_torch()
+    torch.manual_seed(seed)
+    hp = root_variables(recipe, overrides)
+    alpha, temp = float(hp["distill_alpha"]), float(hp["distill_temperature"])
+    bs, lr = int(hp["batch_size"]), float(hp["learning_rate"])
+    tok = load_tokenizer(teacher_dir, max_length)
+    pad = pad_id(tok)
+    train_ids, valid_ids = encode(tok, train.texts), encode(tok, valid.texts)
+    lengths = [len(s) for s in train_ids]
+    manager = load_manager(recipe, overrides, out_dir.parent)
+    steps_per_epoch = math.ceil(len(train_ids) / bs)
+    total = max(1, int(round(manager.max_epochs * steps_per_epoch)))
+    # The batch schedule is fixed up front, so the teacher runs only on rows the student will see.
+    schedule, epoch = [], 0
+    while len(schedule) < total:
+        schedule += length_batches(lengths, bs, shuffle=True, seed=seed + 1000 + epoch)
+        epoch += 1
+    schedule = schedule[:total]
+    teacher_logits = torch.as_tensor(
+        teacher_logits_for(teacher_dir, train, sorted({i for b in schedule for i in b}), train_ids, pad))
+    model = load_classifier(teacher_dir, labels)
+    if bool(hp.get("freeze_word_embeddings", True)):
+        freeze_word_embeddings(model)
+    base_opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.01)
+    opt = manager.modify(model, base_opt, steps_per_epoch=steps_per_epoch)
+    warm = max(1, int(total * float(hp["warmup"])))
+    floor = float(hp["final_lr_fraction"])
+    log(f"student: {manager.max_epochs} epochs, {total} steps, alpha {alpha}, T {temp}, lr {lr}, batch {bs}")
+    labels_t = torch.as_tensor(train.labels)
+    step, t0 = 0, time.time()
+    bar = progress(range(total), "student", total)
+    model.train()
+    for b in schedule:
+        frac = step / warm if step < warm else 1.0 - (1.0 - floor) * (step - warm) / max(1, total - warm)
+        for g in base_opt.param_groups:
+            g["lr"] = lr * frac
+        ids, mask = collate([train_ids[i] for i in b], pad)
+        logits = model(input_ids=ids, attention_mask=mask).logits
+        loss = distill_loss(logits, teacher_logits[b], labels_t[b], alpha, temp)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        step += 1
+        bar.update(1)
+        if step % 25 == 0:
+            log(f"student step {step}/{total} epoch {step / steps_per_epoch:.2f} loss {loss.item():.4f} "
+                f"sparsity {encoder_sparsity(model):.3f} {(time.time() - t0) / step:.2f} s/step")
+    bar.close()
+    manager.finalize(model)
+    train_secs = time.time() - t0
+    model.eval()
+    valid_logits = predict_logits(model, valid_ids, pad, desc="student valid")
+    acc = accuracy(valid_logits, valid.labels)
+    sparsity = encoder_sparsity(model)
+    log(f"student (PyTorch, fake-quant) valid accuracy {acc:.4f}, encoder sparsity {sparsity:.4f}")
+    if sparsity < float(root_variables(recipe, overrides).get("final_sparsity", 0.0)) - 0.01:
+        raise TrainError(f"student reached only {sparsity:.1%} sparsity; the recipe asked for more")
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), out_dir / "student.pt")
+    (out_dir / "recipe.yaml").write_text(str(manager))
+    model.config.save_pretrained(str(out_dir))
+    for name in TOKENIZER_FILES:
+        if (teacher_dir / name).is_file():
+            (out_dir / name).write_bytes((teacher_dir / name).read_bytes())
+    np.save(out_dir / "valid_logits.npy", valid_logits)
+    summary = {
+        "teacher_dir": str(teacher_dir),
+        "recipe_file": str(recipe),
+        "recipe_overrides": overrides,
+        "hyperparameters": {k: hp[k] for k in sorted(hp) if isinstance(hp[k], (int, float, str))},
+        "epochs": manager.max_epochs,
+        "steps": total,
+        "train_seconds": round(train_secs, 1),
+        "pytorch_valid_accuracy": acc,
+        "encoder_sparsity": sparsity,
+        "max_length": max_length,
+    }
+    (out_dir / "student.json").write_text(json.dumps(summary, indent=2, default=str))
+    return summary
+
+
+def load_student(student_dir: Path, labels: list[str]):
+    """Rebuild the trained student (QAT structure re-applied from its recipe) for export."""
+    torch = require_torch()
+    from .compat import patch_sparseml
+
+    patch_sparseml(student_dir.parent)
+    from sparseml.pytorch.optim import ScheduledModifierManager
+
+    if not (student_dir / "student.pt").is_file():
+        raise TrainError(f"{student_dir} holds no trained student (student.pt); run `finterm-train student` first")
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_config(AutoConfig.from_pretrained(str(student_dir)))
+    manager = ScheduledModifierManager.from_yaml(str(student_dir / "recipe.yaml"))
+    manager.apply_structure(model, epoch=math.inf)
+    state = torch.load(student_dir / "student.pt", map_location="cpu")
+    model.load_state_dict(state)
+    model.eval()
+    return model, manager

@@ -1,0 +1,140 @@
+"""Export the trained student to a model folder the finterm engine loads.
+
+The ONNX graph takes exactly (input_ids, attention_mask) -> logits, both inputs dynamic in
+batch and sequence. A thin wrapper fixes the positional order, because SparseML's exporter
+binds inputs by position: a dict sample in another order once named the attention mask
+`token_type_ids` (see STACK.md). BERT's token_type_ids are all zero for single texts, so
+the graph builds them itself and the engine does not feed them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from .common import TrainError, log, require_torch
+from .data import load_tokenizer
+
+INPUT_NAMES = ["input_ids", "attention_mask"]
+
+
+def _wrapper(model):
+    import torch
+
+    class LogitsOnly(torch.nn.Module):
+        """forward(input_ids, attention_mask) -> logits, in the ONNX input order."""
+
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask, return_dict=False)[0]
+
+    return LogitsOnly(model).eval()
+
+
+def export_onnx(model, out_dir: Path, convert_qat: bool = True) -> Path:
+    """Write out_dir/model.onnx (int8 when the model carries QAT), dynamic batch and length."""
+    torch = require_torch()
+    from sparseml.pytorch.utils import ModuleExporter
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    wrapped = _wrapper(model)
+    # A sample with batch 2 x 24 tokens; both dimensions are declared dynamic below.
+    vocab = int(getattr(model.config, "vocab_size", 1000))
+    ids = torch.randint(min(5, vocab - 1), vocab, (2, 24), dtype=torch.long, generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids)
+    mask[1, 20:] = 0
+    dyn = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
+           "logits": {0: "batch"}}
+    ModuleExporter(wrapped, str(out_dir)).export_onnx(
+        sample_batch=(ids, mask),
+        name="model.onnx",
+        convert_qat=convert_qat,
+        input_names=INPUT_NAMES,
+        output_names=["logits"],
+        dynamic_axes=dyn,
+        dynamo=False,  # torch >= 2.9 defaults to the dynamo exporter, which SparseML's QAT conversion cannot read
+    )
+    path = out_dir / "model.onnx"
+    check_onnx_io(path)
+    return path
+
+
+def check_onnx_io(path: Path) -> None:
+    """Fail unless the file takes exactly input_ids, attention_mask (dynamic) and gives logits."""
+    import onnx
+
+    m = onnx.load(str(path), load_external_data=False)
+    inits = {i.name for i in m.graph.initializer}
+    names = [i.name for i in m.graph.input if i.name not in inits]
+    outs = [o.name for o in m.graph.output]
+    if names != INPUT_NAMES or outs[:1] != ["logits"]:
+        raise TrainError(f"exported {path} has inputs {names} and outputs {outs}; expected {INPUT_NAMES} -> logits")
+    for inp in m.graph.input:
+        if inp.name in INPUT_NAMES:
+            dims = inp.type.tensor_type.shape.dim
+            if any(d.HasField("dim_value") and d.dim_value > 0 for d in dims):
+                raise TrainError(f"exported {path}: input {inp.name} has a fixed dimension; batch and length must be dynamic")
+
+
+def onnx_stats(path: Path) -> dict:
+    """Size, int8 share and zeros in the exported weights (what the engine actually runs)."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(str(path))
+    by_type: dict[str, int] = {}
+    zeros = total = 0
+    int8_mats = 0
+    for init in m.graph.initializer:
+        arr = numpy_helper.to_array(init)
+        by_type[str(arr.dtype)] = by_type.get(str(arr.dtype), 0) + arr.size
+        if arr.ndim == 2 and arr.dtype in (np.int8, np.uint8) and min(arr.shape) >= 64:
+            int8_mats += 1
+    ops: dict[str, int] = {}
+    for node in m.graph.node:
+        ops[node.op_type] = ops.get(node.op_type, 0) + 1
+    return {"size_bytes": path.stat().st_size, "params_by_dtype": by_type, "int8_matrices": int8_mats,
+            "quantized_ops": {k: v for k, v in ops.items() if "Quant" in k or "Integer" in k or k.startswith("QLinear")}}
+
+
+def onnx_encoder_sparsity(path: Path) -> float:
+    """Zeros among the exported int8 weight matrices of the encoder (embeddings excluded)."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(str(path))
+    zeros = total = 0
+    for init in m.graph.initializer:
+        arr = numpy_helper.to_array(init)
+        # encoder linear weights: 2-D int8/uint8 matrices of 384x384 / 384x1536 shape, not the vocab table
+        if arr.ndim == 2 and arr.dtype in (np.int8, np.uint8) and min(arr.shape) >= 64 and max(arr.shape) < 10000:
+            zp = 0 if arr.dtype == np.int8 else 128
+            zeros += int((arr.astype(np.int32) == zp).sum())
+            total += arr.size
+    return zeros / total if total else 0.0
+
+
+def write_folder_files(out_dir: Path, student_dir: Path, labels: list[str], max_length: int, name: str, task: str) -> None:
+    """config.json (id2label/label2id + finterm fields) and tokenizer files, padding/truncation off."""
+    cfg = json.loads((student_dir / "config.json").read_text())
+    cfg["id2label"] = {str(i): n for i, n in enumerate(labels)}
+    cfg["label2id"] = {n: i for i, n in enumerate(labels)}
+    cfg["finterm_name"] = name
+    cfg["finterm_task"] = task
+    cfg["finterm_max_length"] = max_length
+    cfg["finterm_inputs"] = INPUT_NAMES
+    (out_dir / "config.json").write_text(json.dumps(cfg, indent=2, ensure_ascii=False) + "\n")
+    tok = load_tokenizer(student_dir, max_length)
+    tok.no_padding()
+    tok.no_truncation()  # the engine truncates and pads itself, per length bucket
+    tok.save(str(out_dir / "tokenizer.json"))
+    for fname in ("tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        if (student_dir / fname).is_file():
+            shutil.copy2(student_dir / fname, out_dir / fname)
+    log(f"wrote {out_dir}/config.json and tokenizer files")

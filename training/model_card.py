@@ -1,0 +1,77 @@
+"""MODEL_CARD.md, written from what the run measured (nothing typed in by hand)."""
+
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.2f}%"
+
+
+def write_card(out_dir: Path, info: dict) -> Path:
+    """info: task, labels, data (files+sha256), teacher, student, recipe_text, command,
+    evaluation {engine: metrics}, onnx (stats), sparsity, bench {engine: {...}}."""
+    labels = info["labels"]
+    ev = info["evaluation"]
+    L = [f"# {info['name']} — finterm {info['task']} classifier", ""]
+    L += [f"Written by `finterm-train` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
+          f"(Python {platform.python_version()}, {platform.machine()}).", ""]
+    L += ["Sparse int8 MiniLM-style BERT student, distilled from a dense fine-tuned teacher and pruned + "
+          "quantized with a SparseML recipe. Inputs `input_ids`, `attention_mask` (dynamic batch and length), "
+          "output `logits`. Labels (id order): " + ", ".join(f"{i} {n}" for i, n in enumerate(labels)) + ".", ""]
+    L += ["## Command", "", "```", info["command"], "```", ""]
+    L += ["## Data", "", "| split | file | rows | sha256 |", "|---|---|---|---|"]
+    for split, d in info["data"].items():
+        L.append(f"| {split} | `{d['file']}` | {d['rows']} | `{d['sha256']}` |")
+    L += ["", "Texts are prepared with `finterm.engine.normalize.clean_text` + `model_text`, as at run time. "
+          "The validation split is the test set: it was not used for training or early stopping.", ""]
+    t, s = info["teacher"], info["student"]
+    L += ["## Training", ""]
+    L += [f"- Teacher: dense fine-tune of `{t.get('backbone')}`, {t.get('epochs')} epochs, lr {t.get('lr')}, "
+          f"batch {t.get('batch_size')}, max {t.get('max_length')} tokens, {t.get('train_seconds')} s; "
+          f"PyTorch validation accuracy {_pct(t.get('valid_accuracy'))}."]
+    hp = s.get("hyperparameters", {})
+    L += [f"- Student: initialised from the teacher; recipe `{Path(s['recipe_file']).name}` "
+          f"(overrides {s.get('recipe_overrides') or 'none'}), {s.get('epochs')} epochs / {s.get('steps')} steps, "
+          f"{s.get('train_seconds')} s; distillation α {hp.get('distill_alpha')}, T {hp.get('distill_temperature')}; "
+          f"PyTorch (fake-quant) validation accuracy {_pct(s.get('pytorch_valid_accuracy'))}."]
+    if info.get("notes"):
+        L += [f"- Note: {info['notes']}"]
+    L += ["", "<details><summary>Recipe as applied</summary>", "", "```yaml", info["recipe_text"].strip(), "```",
+          "", "</details>", ""]
+    L += ["## Accuracy on the validation split (exported model.onnx through the runtime)", "",
+          "| engine | accuracy | macro-F1 | rows | eval throughput |", "|---|---|---|---|---|"]
+    for eng, m in ev.items():
+        tps = m.get("tweets_per_second")
+        L.append(f"| {eng} | {_pct(m['accuracy'])} | {_pct(m['macro_f1'])} | {m['n']} | "
+                 f"{'n/a' if not tps else f'{tps:.0f} tweets/s'} |")
+    first = next(iter(ev.values()))
+    L += ["", f"Majority-class baseline: {_pct(first['majority_baseline'])}.", ""]
+    L += [f"### Per class ({next(iter(ev))})", "", "| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    for n, c in first["per_class"].items():
+        L.append(f"| {n} | {_pct(c['precision'])} | {_pct(c['recall'])} | {_pct(c['f1'])} | {c['support']} |")
+    L += ["", f"### Confusion matrix ({next(iter(ev))}; rows = true, columns = predicted)", ""]
+    short = [n.split(" |")[0][:12] for n in labels]
+    L.append("| true \\ pred | " + " | ".join(short) + " |")
+    L.append("|---" * (len(labels) + 1) + "|")
+    for n, row in zip(short, first["confusion"]):
+        L.append(f"| {n} | " + " | ".join(str(v) for v in row) + " |")
+    o = info["onnx"]
+    L += ["", "## Size and sparsity", ""]
+    L += [f"- model.onnx: {o['size_bytes'] / 1e6:.2f} MB; folder: {info['folder_bytes'] / 1e6:.2f} MB.",
+          f"- Zeros in the encoder's linear weights: {_pct(info['sparsity']['pytorch'])} (PyTorch), "
+          f"{_pct(info['sparsity']['onnx'])} of the exported int8 encoder matrices.",
+          f"- Weights by type (elements): {o['params_by_dtype']}; quantized ops: {o['quantized_ops']}.", ""]
+    L += ["## Latency (this machine, one run, noisy)", "", "| engine | shape | median ms | p90 ms | ms per tweet | tweets/s |",
+          "|---|---|---|---|---|---|"]
+    for eng, res in info["bench"].items():
+        for r in res.values():
+            L.append(f"| {eng} | {r['batch']} × {r['tokens']} | {r['median_ms']:.2f} | {r['p90_ms']:.2f} | "
+                     f"{r['ms_per_tweet']:.2f} | {r['tweets_per_second']:.0f} |")
+    L += ["", f"Machine: {info.get('machine', platform.processor() or platform.machine())}.", ""]
+    path = out_dir / "MODEL_CARD.md"
+    path.write_text("\n".join(L) + "\n", encoding="utf-8")
+    return path
