@@ -2,6 +2,10 @@
 
 DeepSparse compiles one engine per (batch, sequence) shape; they are built on first use
 (with a progress line) and cached. ONNX Runtime takes any shape the graph allows.
+
+A compile takes seconds. After `DeepSparseBackend.compile_in_background()` (what
+`Classifier.warmup()` turns on) a shape that is not compiled yet is scored by ONNX Runtime
+on the same model file while a worker thread compiles it, so no tweet waits for a compile.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import os
 import platform
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -21,6 +26,10 @@ from .model_folder import ModelFolder
 from .tokenization import Encoded
 
 Progress = Callable[[str], None]
+
+#: One DeepSparse compile at a time in this process: compiles are CPU-heavy, and a second
+#: one running beside the first would take the core that keeps scoring tweets.
+_COMPILE_LOCK = threading.Lock()
 
 
 def deepsparse_unavailable_reason() -> str | None:
@@ -36,12 +45,68 @@ def deepsparse_unavailable_reason() -> str | None:
     return None
 
 
+_DS_MODULE = None
+
+
 def _import_deepsparse():
+    """The module that has `Engine`: `deepsparse.engine` imported lean, else all of deepsparse.
+
+    `import deepsparse` takes seconds: its __init__ loads pipelines, pydantic schemas and,
+    through deepsparse.benchmark, all of torch when torch is installed. finterm needs only
+    `deepsparse.engine.Engine`, so the package and its benchmark subpackage are stood in
+    for while that one module loads, then taken out of sys.modules again (a later
+    `import deepsparse` runs the real __init__). Any failure falls back to the full import.
+    """
+    global _DS_MODULE
+    if _DS_MODULE is not None:
+        return _DS_MODULE
     # Importing deepsparse/sparsezoo sends analytics to an outside host with no timeout.
     os.environ.setdefault("NM_DISABLE_ANALYTICS", "1")
-    import deepsparse  # noqa: PLC0415
+    try:
+        module = _import_engine_module_lean()
+    except Exception:  # noqa: BLE001 - any surprise in the lean path: do it the standard way
+        import deepsparse  # noqa: PLC0415
 
-    return deepsparse
+        module = deepsparse
+    _DS_MODULE = module
+    return module
+
+
+def _import_engine_module_lean():
+    import importlib  # noqa: PLC0415
+    import importlib.util  # noqa: PLC0415
+    import types  # noqa: PLC0415
+
+    if "deepsparse.engine" in sys.modules:
+        return sys.modules["deepsparse.engine"]
+    if "deepsparse" in sys.modules:  # the real package is loaded already: nothing to save
+        return importlib.import_module("deepsparse.engine")
+    stubs: dict[str, types.ModuleType] = {}
+    try:
+        for name in ("deepsparse", "deepsparse.benchmark"):
+            spec = importlib.util.find_spec(name)
+            if spec is None or not spec.submodule_search_locations:
+                raise ImportError(f"no package {name}")
+            stub = types.ModuleType(name)
+            stub.__spec__, stub.__file__ = spec, spec.origin
+            stub.__path__ = list(spec.submodule_search_locations)
+            sys.modules[name] = stubs[name] = stub
+        # deepsparse.engine takes only BenchmarkResults from deepsparse.benchmark, whose
+        # __init__ would import torch through its torchscript engine.
+        results = importlib.import_module("deepsparse.benchmark.results")
+        stubs["deepsparse.benchmark"].BenchmarkResults = results.BenchmarkResults  # type: ignore[attr-defined]
+        module = importlib.import_module("deepsparse.engine")
+        if not hasattr(module, "Engine"):
+            raise ImportError("deepsparse.engine has no Engine")
+        return module
+    except BaseException:
+        for name in [n for n in sys.modules if n == "deepsparse" or n.startswith("deepsparse.")]:
+            del sys.modules[name]
+        raise
+    finally:
+        for name, stub in stubs.items():
+            if sys.modules.get(name) is stub:
+                del sys.modules[name]
 
 
 class OrtBackend:
@@ -75,12 +140,90 @@ class DeepSparseBackend:
         self._ds = _import_deepsparse()
         self._model = model
         self._threads = threads or None
+        self._ort_threads = threads
         self._progress = progress
         self._engines: dict[tuple[int, int], object] = {}
         self._proto = None
+        self._proto_lock = threading.Lock()
+        #: Seconds each compile took, by shape (for benchmarks and the log).
+        self.compile_seconds: dict[tuple[int, int], float] = {}
+        # Background compiling (off until compile_in_background()):
+        self._bridge: OrtBackend | None = None
+        self._cv = threading.Condition()
+        self._pending: list[tuple[int, int]] = []
+        self._compiling: tuple[int, int] | None = None
+        self._failed: dict[tuple[int, int], str] = {}
+        self._worker: threading.Thread | None = None
+        #: Batches scored by ONNX Runtime while their shape was being compiled.
+        self.bridged_batches = 0
 
     def compiled_shapes(self) -> list[tuple[int, int]]:
         return sorted(self._engines)
+
+    @property
+    def background(self) -> bool:
+        return self._bridge is not None
+
+    def compile_in_background(self, shapes=()) -> None:
+        """From now on, a shape not compiled yet runs on ONNX Runtime meanwhile; compile `shapes` first."""
+        if self._bridge is None:
+            self._bridge = OrtBackend(self._model, threads=self._ort_threads)
+        for rows, seq in shapes:
+            self._request((rows, seq))
+
+    def busy(self) -> bool:
+        """True while shapes are queued or compiling in the background."""
+        with self._cv:
+            return bool(self._pending) or self._compiling is not None
+
+    def wait_compiled(self, timeout: float | None = None) -> bool:
+        """Wait for the background compiles queued so far; True when none is left."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cv:
+            while self._pending or self._compiling is not None:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cv.wait(left)
+        return True
+
+    def _request(self, key: tuple[int, int], urgent: bool = False) -> None:
+        with self._cv:
+            if key in self._engines or key in self._failed or key in self._pending or key == self._compiling:
+                return
+            if urgent:  # a shape tweets are waiting on goes before warm-up shapes
+                self._pending.insert(0, key)
+            else:
+                self._pending.append(key)
+            self._cv.notify_all()
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._compile_worker, name=f"finterm-compile-{self._model.name}",
+                                                daemon=True)
+                self._worker.start()
+
+    def _compile_worker(self) -> None:
+        while True:
+            with self._cv:
+                while not self._pending:
+                    self._cv.wait()
+                key = self._pending.pop(0)
+                self._compiling = key
+            try:
+                with _COMPILE_LOCK:
+                    self.engine_for(*key)
+            except EngineError as exc:  # that shape stays on ONNX Runtime
+                self._failed[key] = exc.message
+                if self._progress:
+                    self._progress(f"{exc.message}; ONNX Runtime scores that shape")
+            except Exception as exc:  # noqa: BLE001 - never let the worker die silently
+                self._failed[key] = f"{exc.__class__.__name__}: {exc}"
+            finally:
+                with self._cv:
+                    self._compiling = None
+                    if not self._pending:
+                        with self._proto_lock:
+                            self._proto = None  # the parsed model is only needed to compile
+                    self._cv.notify_all()
 
     def engine_for(self, rows: int, seq: int):
         key = (rows, seq)
@@ -98,6 +241,7 @@ class DeepSparseBackend:
                     f"DeepSparse cannot compile {self._model.onnx_path} for batch {rows} × {seq}: "
                     f"{str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__}"
                 ) from None
+            self.compile_seconds[key] = time.perf_counter() - t0
             self._engines[key] = eng
             if self._progress:
                 self._progress(f"compiled {self._model.name} {rows}×{seq} in {time.perf_counter() - t0:.1f} s")
@@ -111,10 +255,11 @@ class DeepSparseBackend:
         """
         import onnx
 
-        if self._proto is None:
-            self._proto = onnx.load(str(self._model.onnx_path))
-        proto = onnx.ModelProto()
-        proto.CopyFrom(self._proto)
+        with self._proto_lock:
+            if self._proto is None:
+                self._proto = onnx.load(str(self._model.onnx_path))
+            proto = onnx.ModelProto()
+            proto.CopyFrom(self._proto)
         inits = {i.name for i in proto.graph.initializer}
         for inp in proto.graph.input:
             if inp.name not in inits:
@@ -124,8 +269,16 @@ class DeepSparseBackend:
         return dest
 
     def run(self, enc: Encoded) -> np.ndarray:
-        rows, seq = enc.shape
-        eng = self.engine_for(rows, seq)
+        key = enc.shape
+        eng = self._engines.get(key)
+        if eng is None:
+            if self._bridge is not None and key not in self._failed:
+                self._request(key, urgent=True)
+                self.bridged_batches += 1
+                return self._bridge.run(enc)
+            if self._bridge is not None:  # DeepSparse cannot compile this shape
+                return self._bridge.run(enc)
+            eng = self.engine_for(*key)
         return eng.run([enc.feeds(self._model.input_names)[n] for n in self._model.input_names])[0]
 
 

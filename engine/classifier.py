@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -17,6 +18,9 @@ from .records import Scored, Tweet
 from .tokenization import BatchTokenizer
 
 DEFAULT_BUCKETS = (32, 64, 128)
+#: Scores of this many recent distinct texts are kept: retweets and copied headlines are
+#: scored once (the replay file holds 2,733 tweets but 2,241 distinct model texts).
+DEFAULT_CACHE_SIZE = 4096
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -51,10 +55,17 @@ class Classifier:
         buckets: tuple[int, ...] = DEFAULT_BUCKETS,
         threads: int = 0,
         on_progress: Progress | None = None,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        row_sizes: tuple[int, ...] | None = None,
     ):
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.batch_size = batch_size
+        self.cache_size = max(0, int(cache_size))
+        self._cache: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        #: Distinct texts looked up / found in the cache (for benchmarks and the log).
+        self.cache_lookups = 0
+        self.cache_hits = 0
         self.engine_name = resolve_engine(engine)
         self._progress = on_progress
         models = {
@@ -70,7 +81,10 @@ class Classifier:
                 tokenizers[key] = BatchTokenizer(model.tokenizer_path, model.max_length, tuple(buckets))
             backend = backend_cls(model, threads=threads, progress=on_progress)
             self._heads.append(_Head(task, model, backend, tokenizers[key]))
-        self._rows = row_buckets(batch_size)
+        #: Row counts DeepSparse compiles for (a partial batch is padded up to the next one).
+        self._rows = tuple(sorted(set(row_sizes))) if row_sizes else row_buckets(batch_size)
+        if self._rows[-1] < batch_size:
+            self._rows = (*self._rows, batch_size)
 
     @property
     def models(self) -> dict[str, ModelFolder]:
@@ -87,27 +101,90 @@ class Classifier:
             return next(r for r in self._rows if r >= n)
         return n
 
-    def warmup(self, lengths: tuple[int, ...] = (32,)) -> None:
-        """Compile/run the common shapes now so the first tweets are not slowed by it."""
+    def warmup(self, lengths: tuple[int, ...] = (32,), wait: bool = False) -> None:
+        """Get the common shapes ready so the first tweets are not slowed by compiling.
+
+        ONNX Runtime: one run per shape. DeepSparse: by default the compiles go to a
+        background thread and return at once; until a shape is compiled, batches of that
+        shape are scored by ONNX Runtime on the same model file (`wait=True`: compile now).
+        """
         sample = [Tweet(id="warmup", created_at=None, author="", text="$SPY warm up")]  # type: ignore[arg-type]
         for head in self._heads:
-            for seq in lengths:
-                for rows in {self._rows_for(head, 1), self._rows_for(head, self.batch_size)}:
-                    enc = head.tokenizer.encode([t.text for t in sample], seq_len=head.model.fixed_seq or seq, rows=rows)
-                    head.backend.run(enc)
+            shapes = [(rows, head.model.fixed_seq or seq) for seq in lengths
+                      for rows in dict.fromkeys((self._rows_for(head, 1), self._rows_for(head, self.batch_size)))]
+            if self.engine_name == "deepsparse" and not wait:
+                head.backend.compile_in_background(shapes)
+                bridge = head.backend._bridge
+                for rows, seq in shapes[:1]:  # ONNX Runtime's first run allocates: do it now
+                    bridge.run(head.tokenizer.encode([t.text for t in sample], seq_len=seq, rows=rows))
+                continue
+            for rows, seq in shapes:
+                enc = head.tokenizer.encode([t.text for t in sample], seq_len=seq, rows=rows)
+                head.backend.run(enc)
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Wait for background compiles (DeepSparse after warmup()); True when all are done."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        ok = True
+        for head in self._heads:
+            wait = getattr(head.backend, "wait_compiled", None)
+            if wait is not None:
+                ok = wait(None if deadline is None else max(0.0, deadline - time.monotonic())) and ok
+        return ok
 
     def _predict(self, head: _Head, seqs: list[list[int]]) -> np.ndarray:
         """Probabilities for token sequences, batched in length order to waste little padding."""
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
         probs = np.empty((len(seqs), len(head.model.labels)), dtype=np.float32)
         step = head.model.fixed_batch or self.batch_size
+        exact = self.engine_name == "onnxruntime"  # any shape runs: pad to the longest, not a bucket
         for i in range(0, len(order), step):
             idx = order[i : i + step]
-            enc = head.tokenizer.pad([seqs[j] for j in idx], seq_len=head.model.fixed_seq,
-                                     rows=self._rows_for(head, len(idx)))
+            batch = [seqs[j] for j in idx]
+            seq_len = head.model.fixed_seq or (min(max(map(len, batch)), head.model.max_length) if exact else None)
+            enc = head.tokenizer.pad(batch, seq_len=seq_len, rows=self._rows_for(head, len(idx)))
             logits = np.asarray(head.backend.run(enc), dtype=np.float32)[: len(idx)]
             probs[idx] = softmax(logits)
         return probs
+
+    def predict(self, texts: list[str], tasks: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+        """Probabilities per task for model texts (already `model_text`), without the cache."""
+        tokens: dict[int, list[list[int]]] = {}
+        out = {}
+        for h in self._heads:
+            if tasks is not None and h.task not in tasks:
+                continue
+            if id(h.tokenizer) not in tokens:
+                tokens[id(h.tokenizer)] = h.tokenizer.tokenize(texts)
+            out[h.task] = self._predict(h, tokens[id(h.tokenizer)]) if texts else \
+                np.empty((0, len(h.model.labels)), dtype=np.float32)
+        return out
+
+    def _cached_probs(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Sentiment and topic probabilities for `texts`, scoring each distinct new text once."""
+        cache = self._cache
+        distinct = list(dict.fromkeys(texts))
+        todo = [t for t in distinct if t not in cache]
+        self.cache_lookups += len(distinct)
+        self.cache_hits += len(distinct) - len(todo)
+        fresh: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        if todo:
+            probs = self.predict(todo)
+            s_new, t_new = probs["sentiment"], probs["topic"]
+            fresh = {t: (s_new[k], t_new[k]) for k, t in enumerate(todo)}
+        rows = []
+        for t in texts:
+            r = fresh.get(t)
+            if r is None:
+                r = cache[t]
+                cache.move_to_end(t)
+            rows.append(r)
+        if self.cache_size:
+            for t, r in fresh.items():
+                cache[t] = r
+            while len(cache) > self.cache_size:
+                cache.popitem(last=False)
+        return np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows])
 
     def score(self, tweets: list[Tweet]) -> list[Scored]:
         """Score any number of tweets, returned in the order given.
@@ -119,15 +196,9 @@ class Classifier:
             return []
         texts = [model_text(t.text) for t in tweets]
         t0 = time.perf_counter()
-        tokens: dict[int, list[list[int]]] = {}
-        probs = {}
-        for h in self._heads:
-            if id(h.tokenizer) not in tokens:
-                tokens[id(h.tokenizer)] = h.tokenizer.tokenize(texts)
-            probs[h.task] = self._predict(h, tokens[id(h.tokenizer)])
+        s_probs, t_probs = self._cached_probs(texts)
         latency = (time.perf_counter() - t0) * 1000.0
         s_labels, t_labels = self.models["sentiment"].labels, self.models["topic"].labels
-        s_probs, t_probs = probs["sentiment"], probs["topic"]
         s_idx, t_idx = s_probs.argmax(axis=1), t_probs.argmax(axis=1)
         return [
             Scored(

@@ -73,8 +73,8 @@ def test_deepsparse_compiles_one_engine_per_shape_and_reuses_it(folders):
         pytest.skip(deepsparse_unavailable_reason())
     lines = []
     clf = Classifier(*folders, engine="deepsparse", batch_size=16, on_progress=lines.append)
-    clf.score(tweets(["up"] * 3))
-    clf.score(tweets(["down"] * 2))
+    clf.score(tweets(["up", "up up", "up up up"]))  # distinct texts: repeats are scored once (cache)
+    clf.score(tweets(["down", "down down"]))
     clf.score(tweets(["down " * 40]))
     heads = {h.task: h.backend for h in clf._heads}
     assert heads["sentiment"].compiled_shapes() == [(1, 64), (4, 32)]

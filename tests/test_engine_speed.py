@@ -1,0 +1,133 @@
+"""Behaviour behind the engine's speed work (issue 6): the score cache, exact padding on
+ONNX Runtime, background DeepSparse compiles with ONNX Runtime meanwhile, the lean import.
+
+Nothing here checks a timing: speed is measured by bench/, not asserted in tests.
+"""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from finterm.engine.backends import deepsparse_unavailable_reason
+from finterm.engine.classifier import Classifier
+from finterm.engine.normalize import make_tweet
+from tests.modelkit import make_sentiment_folder, make_topic_folder
+
+NO_DS = deepsparse_unavailable_reason()
+
+
+def tweets(texts):
+    return [make_tweet(i, "2014-10-01T00:00:00Z", "u", t) for i, t in enumerate(texts)]
+
+
+@pytest.fixture()
+def folders(tmp_path):
+    return make_sentiment_folder(tmp_path / "sentiment"), make_topic_folder(tmp_path / "topic")
+
+
+def record_shapes(clf):
+    shapes = []
+    for head in clf._heads:
+        run = head.backend.run
+
+        def spy(enc, run=run, task=head.task):
+            shapes.append((task, enc.shape))
+            return run(enc)
+
+        head.backend.run = spy
+    return shapes
+
+
+def test_repeated_texts_are_scored_once_with_the_same_result(folders):
+    clf = Classifier(*folders, engine="onnxruntime", batch_size=8)
+    shapes = record_shapes(clf)
+    texts = ["$AAPL soars up buy", "oil crude falls down sell", "$AAPL soars up buy"]
+    first = clf.score(tweets(texts))
+    assert [s.tweet.id for s in first] == ["0", "1", "2"]
+    assert shapes == [("sentiment", (2, 7)), ("topic", (2, 7))]  # two distinct texts, exact length
+    again = clf.score(tweets(["oil crude falls down sell"]))
+    assert len(shapes) == 2  # all from the cache
+    assert again[0].sentiment == first[1].sentiment and again[0].topic_probs == first[1].topic_probs
+    assert first[0].sentiment_probs == first[2].sentiment_probs
+    assert (clf.cache_lookups, clf.cache_hits) == (3, 1)
+
+
+def test_cache_is_bounded_and_can_be_off(folders):
+    clf = Classifier(*folders, engine="onnxruntime", cache_size=2)
+    clf.score(tweets(["up", "down", "fed"]))
+    assert list(clf._cache) == ["down", "fed"]
+    off = Classifier(*folders, engine="onnxruntime", cache_size=0)
+    shapes = record_shapes(off)
+    off.score(tweets(["up"]))
+    off.score(tweets(["up"]))
+    assert len(shapes) == 4 and not off._cache
+
+
+def test_cached_and_uncached_scores_agree(folders):
+    texts = ["up " * n + "down" for n in range(1, 40, 3)] * 2
+    a = Classifier(*folders, engine="onnxruntime").score(tweets(texts))
+    b = Classifier(*folders, engine="onnxruntime", cache_size=0).score(tweets(texts))
+    np.testing.assert_allclose([s.sentiment_score for s in a], [s.sentiment_score for s in b], atol=1e-6)
+    assert [s.topic for s in a] == [s.topic for s in b]
+
+
+def test_onnxruntime_pads_to_the_longest_tweet_not_a_bucket(folders):
+    clf = Classifier(*folders, engine="onnxruntime", batch_size=4)
+    shapes = record_shapes(clf)
+    clf.score(tweets(["up " * 20, "down", "fed " * 35]))  # 22, 3 and 37 tokens with [CLS]/[SEP]
+    assert shapes[0] == ("sentiment", (3, 37))
+
+
+def test_predict_gives_probabilities_per_task(folders):
+    clf = Classifier(*folders, engine="onnxruntime")
+    out = clf.predict(["up buy", "oil crude"], tasks=("topic",))
+    assert list(out) == ["topic"] and out["topic"].shape == (2, 20)
+    np.testing.assert_allclose(out["topic"].sum(axis=1), 1, atol=1e-5)
+    assert clf.predict([])["sentiment"].shape == (0, 3)
+
+
+@pytest.mark.skipif(bool(NO_DS), reason=str(NO_DS))
+def test_deepsparse_warmup_compiles_in_background_and_onnxruntime_scores_meanwhile(folders):
+    lines = []
+    clf = Classifier(*folders, engine="deepsparse", batch_size=16, on_progress=lines.append)
+    clf.warmup()  # returns before the compiles are done
+    texts = ["$AAPL soars up buy", "oil crude falls down sell", "fed meeting today", "down " * 40]
+    got = clf.score(tweets(texts))  # whatever is compiled by now runs on DeepSparse, the rest on ORT
+    ref = Classifier(*folders, engine="onnxruntime").score(tweets(texts))
+    assert [s.sentiment for s in got] == [s.sentiment for s in ref]
+    np.testing.assert_allclose([s.topic_score for s in got], [s.topic_score for s in ref], atol=1e-4)
+    assert clf.wait_ready(timeout=300)
+    heads = {h.task: h.backend for h in clf._heads}
+    # warm-up shapes plus the shapes the tweets needed, all compiled now
+    assert set(heads["sentiment"].compiled_shapes()) == {(1, 32), (16, 32), (4, 64)}
+    before = heads["sentiment"].bridged_batches
+    clf.score(tweets(["sell " * 35, "up up down", "sell sell", "buy"]))  # 4 x 64 again
+    assert heads["sentiment"].bridged_batches == before  # compiled shapes run on DeepSparse
+    assert any("compiled" in line for line in lines)
+
+
+@pytest.mark.skipif(bool(NO_DS), reason=str(NO_DS))
+def test_deepsparse_without_warmup_compiles_before_scoring(folders):
+    clf = Classifier(*folders, engine="deepsparse", batch_size=4)
+    clf.score(tweets(["up"]))
+    head = clf._heads[0].backend
+    assert head.compiled_shapes() == [(1, 32)] and head.bridged_batches == 0 and not head.background
+
+
+@pytest.mark.skipif(bool(NO_DS), reason=str(NO_DS))
+def test_lean_deepsparse_import_skips_torch_and_leaves_deepsparse_importable():
+    code = (
+        "import sys\n"
+        "from finterm.engine.backends import _import_deepsparse\n"
+        "m = _import_deepsparse()\n"
+        "assert m.__name__ == 'deepsparse.engine', m.__name__\n"
+        "assert 'torch' not in sys.modules\n"
+        "import deepsparse\n"
+        "assert deepsparse.Engine is m.Engine and hasattr(deepsparse, 'Pipeline')\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("ok")
