@@ -71,7 +71,8 @@ def train_student(
     lengths = [len(s) for s in train_ids]
     manager = load_manager(recipe, overrides, out_dir.parent)
     steps_per_epoch = math.ceil(len(train_ids) / bs)
-    total = max(1, int(round(manager.max_epochs * steps_per_epoch)))
+    epochs = float(hp.get("num_epochs", manager.max_epochs))  # max_epochs rounds up to whole epochs
+    total = max(1, int(round(epochs * steps_per_epoch)))
     # The batch schedule is fixed up front, so the teacher runs only on rows the student will see.
     schedule, epoch = [], 0
     while len(schedule) < total:
@@ -87,7 +88,7 @@ def train_student(
     opt = manager.modify(model, base_opt, steps_per_epoch=steps_per_epoch)
     warm = max(1, int(total * float(hp["warmup"])))
     floor = float(hp["final_lr_fraction"])
-    log(f"student: {manager.max_epochs} epochs, {total} steps, alpha {alpha}, T {temp}, lr {lr}, batch {bs}")
+    log(f"student: {epochs} epochs, {total} steps, alpha {alpha}, T {temp}, lr {lr}, batch {bs}")
     labels_t = torch.as_tensor(train.labels)
     step, t0 = 0, time.time()
     bar = progress(range(total), "student", total)
@@ -132,7 +133,7 @@ def train_student(
         "recipe_file": str(recipe),
         "recipe_overrides": overrides,
         "hyperparameters": {k: hp[k] for k in sorted(hp) if isinstance(hp[k], (int, float, str))},
-        "epochs": manager.max_epochs,
+        "epochs": epochs,
         "steps": total,
         "train_seconds": round(train_secs, 1),
         "pytorch_valid_accuracy": acc,

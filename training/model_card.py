@@ -33,6 +33,16 @@ def write_card(out_dir: Path, info: dict) -> Path:
     L += [f"- Teacher: dense fine-tune of `{t.get('backbone')}`, {t.get('epochs')} epochs, lr {t.get('lr')}, "
           f"batch {t.get('batch_size')}, max {t.get('max_length')} tokens, {t.get('train_seconds')} s; "
           f"PyTorch validation accuracy {_pct(t.get('valid_accuracy'))}."]
+    prev, seen = t.get("backbone"), 0
+    while prev and (Path(prev) / "teacher.json").is_file() and seen < 5:  # teacher fine-tuned in rounds
+        import json
+
+        pt = json.loads((Path(prev) / "teacher.json").read_text())
+        L += [f"  - `{prev}` was itself a teacher: {pt.get('epochs')} epochs from `{pt.get('backbone')}`, "
+              f"lr {pt.get('lr')}, {pt.get('train_seconds')} s, PyTorch validation accuracy {_pct(pt.get('valid_accuracy'))}."]
+        prev, seen = pt.get("backbone"), seen + 1
+    if t.get("frozen_word_embeddings"):
+        L += ["  - The vocabulary embedding was frozen (CPU cost); all other weights were trained."]
     hp = s.get("hyperparameters", {})
     L += [f"- Student: initialised from the teacher; recipe `{Path(s['recipe_file']).name}` "
           f"(overrides {s.get('recipe_overrides') or 'none'}), {s.get('epochs')} epochs / {s.get('steps')} steps, "
