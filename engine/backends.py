@@ -10,6 +10,7 @@ on the same model file while a worker thread compiles it, so no tweet waits for 
 
 from __future__ import annotations
 
+import atexit
 import os
 import platform
 import sys
@@ -30,6 +31,17 @@ Progress = Callable[[str], None]
 #: One DeepSparse compile at a time in this process: compiles are CPU-heavy, and a second
 #: one running beside the first would take the core that keeps scoring tweets.
 _COMPILE_LOCK = threading.Lock()
+#: Backends with a compile worker, so the process can let a running compile finish before it
+#: exits (ending the interpreter under a compile in progress aborts the process).
+_WORKERS: "list[DeepSparseBackend]" = []
+
+
+@atexit.register
+def _finish_compiles() -> None:
+    for backend in list(_WORKERS):
+        backend.cancel_pending()
+    for backend in list(_WORKERS):
+        backend.wait_compiled(timeout=120)
 
 
 def deepsparse_unavailable_reason() -> str | None:
@@ -197,9 +209,16 @@ class DeepSparseBackend:
                 self._pending.append(key)
             self._cv.notify_all()
             if self._worker is None:
+                _WORKERS.append(self)
                 self._worker = threading.Thread(target=self._compile_worker, name=f"finterm-compile-{self._model.name}",
                                                 daemon=True)
                 self._worker.start()
+
+    def cancel_pending(self) -> None:
+        """Drop the queued compiles (the one running, if any, finishes)."""
+        with self._cv:
+            self._pending.clear()
+            self._cv.notify_all()
 
     def _compile_worker(self) -> None:
         while True:
