@@ -26,6 +26,7 @@ from textual.widgets import Footer
 
 from finterm.engine.records import Scored
 from finterm.feed.aggregate import Aggregator
+from finterm.feed.labels import LabelStore, correction_for, default_labels_path
 
 from .filters import Filters
 from .logs import log_to_file
@@ -33,6 +34,7 @@ from .messages import TickerChosen, TickerHighlighted, TopicChosen
 from .palette import THEME_NAMES, THEMES, theme_name
 from .render import safe
 from .screens import HelpScreen, TickerFilterScreen, TopicPickerScreen
+from .screens.label_picker import LabelPickerScreen
 from .screens.topic_picker import ALL
 from .widgets import FeedView, StatusBar, StatusInfo, TickerPanel, TopicHistogram
 
@@ -105,6 +107,7 @@ class FintermApp(App):
         Binding("o", "cycle_sort", "Sort", tooltip="Sort the ticker panel"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
+        Binding("l", "label", "Label", tooltip="Correct the selected tweet's labels"),
         Binding("s", "toggle_scores", "Scores", tooltip="Show / hide scores"),
         Binding("n", "toggle_order", "Order", tooltip="Newest first / last"),
         Binding("c", "cycle_theme", "Colors", tooltip="Dark, light, high contrast"),
@@ -120,6 +123,7 @@ class FintermApp(App):
         panel_interval: float = 0.5,
         start_pipeline: bool = True,
         log_file: str | Path | None = None,
+        labels: LabelStore | None = None,
     ) -> None:
         super().__init__()
         self.pipeline = pipeline
@@ -156,6 +160,9 @@ class FintermApp(App):
         self._ended_notified = False
         self._highlighted_ticker: str | None = None
         self._stopped = False
+        #: The labels file is opened on the first correction (or at start when it exists).
+        self._labels = labels
+        self.labels_path = labels.path if labels else Path(_get(config, "labels_file", None) or default_labels_path()).expanduser()
 
     # -- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -182,6 +189,7 @@ class FintermApp(App):
             except Exception as exc:  # a missing model, no credentials: say so, stay up
                 log.exception("pipeline failed to start")
                 self._fail(f"could not start: {exc}")
+        self._load_corrections()
         self.set_interval(self.drain_interval, self._drain_tick)
         self.set_interval(self.panel_interval, self._panel_tick)
         self.set_interval(1.0, self._refresh_status)
@@ -383,7 +391,9 @@ class FintermApp(App):
         )
 
     def _refresh_status(self) -> None:
-        self.query_one(StatusBar).show(self.status_info())
+        bars = self.query(StatusBar)
+        if bars:  # none while the app is shutting down and a timer still fires
+            bars.first().show(self.status_info())
 
     def _retitle_feed(self) -> None:
         feed = self.query_one(FeedView)
@@ -533,6 +543,52 @@ class FintermApp(App):
         self.theme = THEME_NAMES[(i + 1) % len(THEME_NAMES)]
         self.notify(f"Colors: {self.theme.removeprefix('finterm-')}", timeout=2)
 
+    # -- corrections ----------------------------------------------------------------------
+    def labels_store(self) -> LabelStore:
+        if self._labels is None:
+            self._labels = LabelStore(self.labels_path)
+        return self._labels
+
+    def _load_corrections(self) -> None:
+        """Earlier corrections mark their tweets when they show up again (a replay of the same file)."""
+        if self._labels is None and not self.labels_path.is_file():
+            return
+        try:
+            store = self.labels_store()
+        except Exception as exc:
+            log.warning("labels file %s: %s", self.labels_path, exc)
+            return
+        feed = self.query_one(FeedView)
+        for c in store.corrections():
+            feed.corrections.setdefault(c.id, {})[c.task] = c.label
+
+    def action_label(self) -> None:
+        feed = self.query_one(FeedView)
+        sc = feed.ensure_selected()
+        if sc is None:
+            self.notify("No tweet to correct yet.", severity="warning", timeout=3)
+            return
+        current = feed.corrections.get(sc.tweet.id, {})
+
+        def done(choice: tuple[str, str] | None) -> None:
+            if choice is not None:
+                self.correct(sc, *choice)
+
+        self.push_screen(LabelPickerScreen(sc, current=current), done)
+
+    def correct(self, sc: Scored, task: str, label: str) -> bool:
+        """Save one correction (durable when this returns) and mark the tweet in the feed."""
+        try:
+            store = self.labels_store()
+            store.put([correction_for(sc, task, label, origin="monitor")])
+        except Exception as exc:
+            log.exception("saving a correction")
+            self.notify(f"Could not save the correction: {safe(str(exc), 200)}", severity="error", markup=False)
+            return False
+        self.query_one(FeedView).mark_corrected(sc.tweet.id, store.labels_for(sc.tweet.id))
+        self.notify(f"{task.capitalize()}: {label} (saved)", timeout=2, markup=False)
+        return True
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
@@ -569,5 +625,6 @@ class FintermApp(App):
         yield SystemCommand("Switch colors", "Dark, light, high contrast", self.action_cycle_theme)
         yield SystemCommand("Replay faster", "Replay speed up", lambda: self.action_speed(1))
         yield SystemCommand("Replay slower", "Replay speed down", lambda: self.action_speed(-1))
+        yield SystemCommand("Correct labels", "Set the selected tweet's sentiment or topic", self.action_label)
         yield SystemCommand("Help", "Every key", self.action_help)
         yield from super().get_system_commands(screen)

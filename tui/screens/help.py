@@ -25,6 +25,8 @@ KEYMAP: list[tuple[str, str]] = [
     ("s", "Show / hide the scores on each tweet"),
     ("n", "Newest tweets first / last"),
     ("c", "Switch colors (dark, light, high contrast)"),
+    ("↑ / ↓ / click", "Select a tweet in the feed"),
+    ("l", "Correct the selected tweet's sentiment or topic"),
     ("Tab / Shift+Tab", "Move between feed and ticker panel"),
     ("ctrl+p", "Command palette"),
     ("?", "This help"),

@@ -24,8 +24,8 @@ from textual.strip import Strip
 from finterm.engine.records import Scored
 
 from ..filters import Filters
-from ..palette import palette_for, sentiment_color
-from ..render import safe, tweet_body, tweet_header, wrap_offsets
+from ..palette import GLYPH, SHORT, palette_for, sentiment_color
+from ..render import safe, short_topic, tweet_body, tweet_header, wrap_offsets
 
 
 class _Entry:
@@ -51,12 +51,29 @@ class _Entry:
         return self.height
 
 
+def corrected_mark(labels: dict[str, str]) -> Text:
+    """`✎ ▼ Bear · IPO `: the user's labels for a tweet, shown before the model's."""
+    parts = []
+    if "sentiment" in labels:
+        s = labels["sentiment"]
+        parts.append(f"{GLYPH.get(s, '')} {SHORT.get(s, safe(s, 8))}".strip())
+    if "topic" in labels:
+        parts.append(short_topic(labels["topic"]))
+    return Text("✎ " + " · ".join(parts) + "  ", style="bold reverse", end="")
+
+
 class FeedView(ScrollView, can_focus=True):
-    """Scored tweets, newest first or last, colored by sentiment."""
+    """Scored tweets, newest first or last, colored by sentiment.
+
+    Up/down (or a click) select a tweet, so the app can correct its labels; tweets the user
+    corrected (`corrections`: tweet id -> {task: label}) carry a ✎ mark with the new labels.
+    """
 
     BINDINGS = [
         Binding("home", "scroll_home", "Top", show=False),
         Binding("end", "scroll_end", "Bottom", show=False),
+        Binding("up,k", "select(-1)", "Previous", show=False),
+        Binding("down,j", "select(1)", "Next", show=False),
     ]
 
     def __init__(self, max_items: int = 1000, newest_first: bool = True, *, id: str | None = None) -> None:
@@ -73,6 +90,8 @@ class FeedView(ScrollView, can_focus=True):
         self._total_lines = 0
         self._width = 0
         self.empty_message = "Waiting for tweets…"
+        self.corrections: dict[str, dict[str, str]] = {}
+        self._selected: _Entry | None = None
 
     # -- data ---------------------------------------------------------------------------
     @property
@@ -108,6 +127,71 @@ class FeedView(ScrollView, can_focus=True):
         self.show_scores = value
         self.invalidate()
 
+    # -- selection and corrections -----------------------------------------------------
+    @property
+    def selected(self) -> Scored | None:
+        """The selected tweet, when it is in the current view."""
+        return self._selected.scored if self._selected_index() is not None else None
+
+    def _selected_index(self) -> int | None:
+        e = self._selected
+        if e is None:
+            return None
+        for i, x in enumerate(self._order):
+            if x is e:
+                return i
+        return None
+
+    def _top_index(self) -> int | None:
+        """The first tweet on screen."""
+        if not self._order:
+            return None
+        return max(0, bisect_right(self._offsets, int(self.scroll_y)) - 1)
+
+    def select_index(self, i: int) -> None:
+        if not self._order:
+            return
+        i = max(0, min(len(self._order) - 1, i))
+        old, new = self._selected, self._order[i]
+        for e in (old, new):
+            if e is not None:
+                e.lines = None
+        self._selected = new
+        y, h = self._offsets[i], new.height
+        view_h = self.scrollable_content_region.height
+        if y < self.scroll_y:
+            self.scroll_to(y=y, animate=False, immediate=True)
+        elif y + h > self.scroll_y + view_h:
+            self.scroll_to(y=max(0, y + h - view_h), animate=False, immediate=True)
+        self.refresh()
+
+    def action_select(self, step: int) -> None:
+        i = self._selected_index()
+        if i is None:
+            top = self._top_index()
+            if top is not None:
+                self.select_index(top)
+            return
+        self.select_index(i + step)
+
+    def ensure_selected(self) -> Scored | None:
+        """The selected tweet; the first one on screen is selected when none is."""
+        if self._selected_index() is None and (top := self._top_index()) is not None:
+            self.select_index(top)
+        return self.selected
+
+    def mark_corrected(self, tweet_id: str, labels: dict[str, str]) -> None:
+        self.corrections[tweet_id] = dict(labels)
+        for e in self._all:
+            if e.scored.tweet.id == tweet_id:
+                e.lines = None
+        self.refresh()
+
+    def on_click(self, event) -> None:
+        line = int(self.scroll_y) + event.y
+        if self._order and 0 <= line < self._total_lines:
+            self.select_index(bisect_right(self._offsets, line) - 1)
+
     def invalidate(self) -> None:
         """Re-render every entry (theme, width or scores changed)."""
         for e in self._all:
@@ -122,16 +206,22 @@ class FeedView(ScrollView, can_focus=True):
         width = e.width
         p = palette_for(self.app.theme)
         console = self.app.console
-        bar = Segment("▌ ", Style(color=sentiment_color(p, e.scored.sentiment)))
+        color = sentiment_color(p, e.scored.sentiment)
+        chosen = e is self._selected
+        bar = Segment("█ " if chosen else "▌ ", Style(color=color))
+        pointer = Segment("█▶", Style(color=color, bold=True)) if chosen else bar
         inner = max(width - 2, 8)
         head = tweet_header(e.scored, p, self.show_scores)
+        fixed = self.corrections.get(e.scored.tweet.id)
+        if fixed:
+            head = Text.assemble(corrected_mark(fixed), head, no_wrap=True, overflow="ellipsis", end="")
         head.truncate(inner, overflow="ellipsis")
         body = tweet_body(e.scored, e.body, p)
         parts = [head, *body.divide(e.breaks)] if e.body else [head, Text("")]
         strips = []
-        for part in parts:
+        for k, part in enumerate(parts):
             part.rstrip()
-            strips.append(Strip([bar, *part.render(console)]).adjust_cell_length(width))
+            strips.append(Strip([pointer if k == 0 else bar, *part.render(console)]).adjust_cell_length(width))
         strips.append(Strip.blank(width))
         e.lines = strips
         return strips
