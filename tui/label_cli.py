@@ -1,0 +1,113 @@
+"""`finterm label FILE`: score a replay file and review the least certain tweets first.
+
+    finterm label tweets.csv [--task topic] [--labels PATH]      review in the terminal
+    finterm label --export OUT.csv --task sentiment [--labels PATH]   text,label for finterm-train
+
+The labels file is `--labels`, else the config's `labels_file`, else the user's data folder
+(feed/labels.py). Errors end as one line `finterm label: <message>` with the exit code of
+their kind, like the monitor's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from finterm.engine.errors import FintermError, InputError
+
+log = logging.getLogger("finterm.label")
+
+SCORE_BATCH = 256
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="finterm label", description=__doc__.splitlines()[0].split(": ", 1)[1])
+    p.add_argument("file", nargs="?", metavar="FILE", help="parquet, CSV or JSONL with created_at and text (as --replay)")
+    p.add_argument("--task", choices=("sentiment", "topic"), default="sentiment", help="what to review or export first (default sentiment; m switches)")
+    p.add_argument("--labels", metavar="PATH", help="labels file (default: config labels_file, else ~/.local/share/finterm/labels.parquet)")
+    p.add_argument("--export", metavar="OUT", help="write the reviewed labels of --task as text,label (.csv or .parquet) and exit")
+    p.add_argument("--config", metavar="PATH", help="config file (as for finterm)")
+    p.add_argument("--engine", choices=("auto", "deepsparse", "onnxruntime"), help="inference engine (default: config, auto)")
+    p.add_argument("--sentiment-model", metavar="DIR", help="sentiment model folder")
+    p.add_argument("--topic-model", metavar="DIR", help="topic model folder")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except FintermError as exc:
+        _say(exc.message)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug: one line, details in the log
+        log.exception("unexpected error")
+        _say(f"unexpected error: {exc.__class__.__name__}: {str(exc)[:200]}")
+        return 1
+
+
+def _say(message: str) -> None:
+    try:
+        sys.stderr.write(f"finterm label: {message}\n")
+        sys.stderr.flush()
+    except OSError:
+        pass
+
+
+def labels_path(args, config) -> Path:
+    from finterm.feed.labels import default_labels_path
+
+    return Path(args.labels or config.labels_file or default_labels_path()).expanduser()
+
+
+def run(args: argparse.Namespace) -> int:
+    from finterm.feed.config import load_config
+    from finterm.feed.labels import LabelStore, export_labels
+
+    config = load_config(args.config)
+    path = labels_path(args, config)
+    if args.export:
+        if not path.is_file():
+            raise InputError(f"{path}: no labels file yet (review some tweets first, or give --labels)")
+        n = export_labels(path, args.export, args.task)
+        _say(f"{n:,} {args.task} labels written to {args.export}")
+        return 0
+    if not args.file:
+        raise InputError("give a FILE to review (or --export OUT)")
+    items = score_file(args, config)
+    store = LabelStore(path)
+
+    from finterm.tui.logs import log_to_file
+    from finterm.tui.review_app import ReviewApp
+
+    log_to_file(config.log_file)
+    ReviewApp(items, store, args.task, source=Path(args.file).name, theme=config.ui.theme).run()
+    _say(f"{len(store):,} labels in {path}")
+    return 0
+
+
+def score_file(args, config) -> list:
+    """Every row of FILE scored by the configured models (input errors before the models load)."""
+    from finterm.engine.classifier import Classifier
+    from finterm.engine.normalize import make_tweet
+    from finterm.feed.sources.replay import read_rows
+
+    rows = read_rows(args.file, warn=lambda m: _say(f"warning: {m}"))
+    tweets = [make_tweet(r.id, r.created_at, r.user, r.text, tickers=r.symbols, lang=r.lang, source="label")
+              for r in rows]
+    clf = Classifier(args.sentiment_model or config.models.sentiment, args.topic_model or config.models.topic,
+                     engine=args.engine or config.engine, batch_size=config.batching.batch_size)
+    tty = sys.stderr.isatty()
+    out = []
+    for i in range(0, len(tweets), SCORE_BATCH):
+        out.extend(clf.score(tweets[i : i + SCORE_BATCH]))
+        if tty:
+            sys.stderr.write(f"\rfinterm label: scored {len(out):,} / {len(tweets):,}")
+            sys.stderr.flush()
+    if tty:
+        sys.stderr.write("\n")
+    return out
