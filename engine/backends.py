@@ -145,7 +145,8 @@ class OrtBackend:
 class DeepSparseBackend:
     name = "deepsparse"
 
-    def __init__(self, model: ModelFolder, threads: int = 0, progress: Progress | None = None):
+    def __init__(self, model: ModelFolder, threads: int = 0, progress: Progress | None = None,
+                 context: object | None = None):
         reason = deepsparse_unavailable_reason()
         if reason:
             raise EngineError(reason)
@@ -153,6 +154,8 @@ class DeepSparseBackend:
         self._model = model
         self._threads = threads or None
         self._ort_threads = threads
+        #: A deepsparse Context shared by engines that run at the same time (one stream each).
+        self._context = context
         self._progress = progress
         self._engines: dict[tuple[int, int], object] = {}
         self._proto = None
@@ -254,7 +257,10 @@ class DeepSparseBackend:
             try:
                 with tempfile.TemporaryDirectory(prefix="finterm-ds-") as tmp:
                     fixed = self._write_fixed_shape(Path(tmp) / "model.onnx", rows, seq)
-                    eng = self._ds.Engine(model=str(fixed), batch_size=rows, num_cores=self._threads)
+                    if self._context is not None:
+                        eng = self._ds.MultiModelEngine(model=str(fixed), batch_size=rows, context=self._context)
+                    else:
+                        eng = self._ds.Engine(model=str(fixed), batch_size=rows, num_cores=self._threads)
             except Exception as exc:
                 raise EngineError(
                     f"DeepSparse cannot compile {self._model.onnx_path} for batch {rows} × {seq}: "
@@ -302,6 +308,11 @@ class DeepSparseBackend:
 
 
 BACKENDS = {"onnxruntime": OrtBackend, "deepsparse": DeepSparseBackend}
+
+
+def deepsparse_context(num_cores: int | None, num_streams: int):
+    """A DeepSparse Context: engines made with it share one scheduler and run `num_streams` at once."""
+    return _import_deepsparse().Context(num_cores=num_cores or None, num_streams=num_streams)
 
 
 def resolve_engine(choice: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from .backends import BACKENDS, Progress, resolve_engine
+from .backends import BACKENDS, Progress, deepsparse_context, resolve_engine
 from .model_folder import ModelFolder, default_model_dir
 from .normalize import model_text
 from .records import Scored, Tweet
@@ -57,6 +58,7 @@ class Classifier:
         on_progress: Progress | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
         row_sizes: tuple[int, ...] | None = None,
+        parallel: bool | None = None,
     ):
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -73,13 +75,28 @@ class Classifier:
             "topic": ModelFolder.load(topic_dir or default_model_dir("topic"), "topic"),
         }
         backend_cls = BACKENDS[self.engine_name]
+        if parallel is None:
+            parallel = os.environ.get("FINTERM_PARALLEL_HEADS", "0").strip().lower() in ("1", "true", "yes")
+        #: Both models run at the same time, each on its share of the cores (else one after the other).
+        self.parallel = bool(parallel)
+        self._pool = None
+        extra: dict = {}
+        head_threads = threads
+        if self.parallel:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="finterm-head")
+            if self.engine_name == "deepsparse":
+                extra["context"] = deepsparse_context(threads or None, num_streams=len(models))
+            else:
+                head_threads = max(1, (threads or os.cpu_count() or 2) // len(models))
         tokenizers: dict[tuple, BatchTokenizer] = {}
         self._heads: list[_Head] = []
         for task, model in models.items():
             key = (hashlib.sha1(model.tokenizer_path.read_bytes()).hexdigest(), model.max_length, tuple(buckets))
             if key not in tokenizers:
                 tokenizers[key] = BatchTokenizer(model.tokenizer_path, model.max_length, tuple(buckets))
-            backend = backend_cls(model, threads=threads, progress=on_progress)
+            backend = backend_cls(model, threads=head_threads, progress=on_progress, **extra)
             self._heads.append(_Head(task, model, backend, tokenizers[key]))
         #: Row counts DeepSparse compiles for (a partial batch is padded up to the next one).
         self._rows = tuple(sorted(set(row_sizes))) if row_sizes else row_buckets(batch_size)
@@ -149,16 +166,18 @@ class Classifier:
 
     def predict(self, texts: list[str], tasks: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
         """Probabilities per task for model texts (already `model_text`), without the cache."""
+        heads = [h for h in self._heads if tasks is None or h.task in tasks]
+        if not texts:
+            return {h.task: np.empty((0, len(h.model.labels)), dtype=np.float32) for h in heads}
         tokens: dict[int, list[list[int]]] = {}
-        out = {}
-        for h in self._heads:
-            if tasks is not None and h.task not in tasks:
-                continue
+        for h in heads:
             if id(h.tokenizer) not in tokens:
                 tokens[id(h.tokenizer)] = h.tokenizer.tokenize(texts)
-            out[h.task] = self._predict(h, tokens[id(h.tokenizer)]) if texts else \
-                np.empty((0, len(h.model.labels)), dtype=np.float32)
-        return out
+        if self._pool is not None and len(heads) == 2:  # the second model runs beside the first
+            later = self._pool.submit(self._predict, heads[1], tokens[id(heads[1].tokenizer)])
+            first = self._predict(heads[0], tokens[id(heads[0].tokenizer)])
+            return {heads[0].task: first, heads[1].task: later.result()}
+        return {h.task: self._predict(h, tokens[id(h.tokenizer)]) for h in heads}
 
     def _cached_probs(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Sentiment and topic probabilities for `texts`, scoring each distinct new text once."""

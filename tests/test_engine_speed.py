@@ -46,7 +46,7 @@ def test_repeated_texts_are_scored_once_with_the_same_result(folders):
     texts = ["$AAPL soars up buy", "oil crude falls down sell", "$AAPL soars up buy"]
     first = clf.score(tweets(texts))
     assert [s.tweet.id for s in first] == ["0", "1", "2"]
-    assert shapes == [("sentiment", (2, 7)), ("topic", (2, 7))]  # two distinct texts, exact length
+    assert sorted(shapes) == [("sentiment", (2, 7)), ("topic", (2, 7))]  # two distinct texts, exact length
     again = clf.score(tweets(["oil crude falls down sell"]))
     assert len(shapes) == 2  # all from the cache
     assert again[0].sentiment == first[1].sentiment and again[0].topic_probs == first[1].topic_probs
@@ -77,7 +77,7 @@ def test_onnxruntime_pads_to_the_longest_tweet_not_a_bucket(folders):
     clf = Classifier(*folders, engine="onnxruntime", batch_size=4)
     shapes = record_shapes(clf)
     clf.score(tweets(["up " * 20, "down", "fed " * 35]))  # 22, 3 and 37 tokens with [CLS]/[SEP]
-    assert shapes[0] == ("sentiment", (3, 37))
+    assert ("sentiment", (3, 37)) in shapes
 
 
 def test_predict_gives_probabilities_per_task(folders):
@@ -131,3 +131,14 @@ def test_lean_deepsparse_import_skips_torch_and_leaves_deepsparse_importable():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("ok")
+
+
+@pytest.mark.parametrize("engine", ["onnxruntime"] + ([] if NO_DS else ["deepsparse"]))
+def test_parallel_heads_score_like_serial_heads(folders, engine):
+    texts = ["$AAPL soars up buy", "oil crude falls down sell", "fed meeting today", "dividend payout rises"] * 3
+    par = Classifier(*folders, engine=engine, batch_size=4, parallel=True, cache_size=0)
+    ser = Classifier(*folders, engine=engine, batch_size=4, parallel=False, cache_size=0)
+    assert par.parallel and not ser.parallel
+    a, b = par.score(tweets(texts)), ser.score(tweets(texts))
+    assert [(s.sentiment, s.topic) for s in a] == [(s.sentiment, s.topic) for s in b]
+    np.testing.assert_allclose([s.topic_score for s in a], [s.topic_score for s in b], atol=1e-4)
