@@ -136,7 +136,7 @@ class ReviewScreen(Screen):
         if self.hide_reviewed:
             self._refilter()
         else:
-            self._update_rows(indices if not was_marked else self.shown)
+            self._update_rows(indices)
             if not was_marked:
                 self.query_one(ReviewTable).action_cursor_down()
         return len(fixes)
