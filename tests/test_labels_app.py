@@ -160,3 +160,16 @@ def test_corrections_made_in_the_app_survive_sigkill(tmp_path):
     assert labels[:12] == acked
     assert all(c.origin == "monitor" and c.model_label for c in got.values())
     pl.read_parquet(path)  # the parquet file alone is whole
+
+
+async def test_a_click_selects_the_tweet_under_it(tmp_path):
+    app = make_app(labels=LabelStore(tmp_path / "labels.parquet"))
+    async with app.run_test(size=SIZE) as pilot:
+        app.refresh_now()
+        await pilot.pause()
+        feed = app.query_one(FeedView)
+        assert feed.selected is None
+        await pilot.click(FeedView, offset=(40, feed._offsets[2] + 1))  # the body of the third tweet
+        assert feed.selected is feed._order[2].scored
+        await pilot.press("up")
+        assert feed.selected is feed._order[1].scored
