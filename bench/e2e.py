@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import json
 import os
 import re
@@ -188,6 +189,8 @@ def main(argv=None) -> int:
     ap.add_argument("--live-seconds", type=float, default=20.0, help="length of each live run (default 20)")
     ap.add_argument("--ui-seconds", type=float, default=20.0, help="UI run length; 0 skips it (default 20)")
     ap.add_argument("--skip", default="", help="comma list of parts to skip: max,dense,ort,live,ui")
+    ap.add_argument("--args", default="", help="extra finterm flags for every run, e.g. '--batch-size 32'")
+    ap.add_argument("--live-args", default="", help="extra finterm flags for the live and UI runs, e.g. '--max-wait-ms 10'")
     for task in TASKS:
         ap.add_argument(f"--{task}", type=Path, default=shipped_dir(task))
         ap.add_argument(f"--{task}-teacher-onnx", type=Path, default=None)
@@ -201,11 +204,13 @@ def main(argv=None) -> int:
 
         dense = {t: dense[t] or export(t, teacher_checkpoint(t)) for t in TASKS}
 
-    data: dict = {"machine": machine(), "settings": vars(a) | {"command": "python bench/e2e.py " + " ".join(
+    data: dict = {"machine": machine(), "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()} | {
+        "env": {k: v for k, v in os.environ.items() if k.startswith("FINTERM_") and k != "FINTERM_LOG"}, "command": "python bench/e2e.py " + shlex.join(
         argv if argv is not None else sys.argv[1:])}, "models": {
         "shipped": {t: model_info(shipped[t], t) for t in TASKS},
         "dense": {t: model_info(dense[t], t) for t in TASKS if dense.get(t)}}, "replay": {}, "live": {}}
-    replay = ["--replay", str(REPLAY), "--speed", "max", "--headless"]
+    extra, live_extra = a.args.split(), a.live_args.split()
+    replay = ["--replay", str(REPLAY), "--speed", "max", "--headless", *extra]
     plan = []
     if "max" not in skip:
         plan.append(("ds_sparse", "shipped sparse-int8 · DeepSparse", model_args(shipped, "deepsparse"), a.runs))
@@ -228,14 +233,16 @@ def main(argv=None) -> int:
     if "live" not in skip:
         for rate in [float(x) for x in a.rates.split(",") if x]:
             path = paced_file(rate, a.live_seconds)
-            r = run_headless(["--replay", str(path), "--speed", "1", "--headless", *model_args(shipped, "deepsparse")],
+            r = run_headless(["--replay", str(path), "--speed", "1", "--headless", *extra, *live_extra,
+                              *model_args(shipped, "deepsparse")],
                              f"live-{rate:g}")
             data["live"][f"{rate:g}"] = r
             log(f"live {rate:g} tweets/s: arrival-to-scored p50 {r.get('e2e_p50_ms')} ms p99 {r.get('e2e_p99_ms')} ms, "
                 f"first {r['first_scored_s'] or -1:.2f} s, {r['peak_rss_mb']:.0f} MB, exit {r['exit']}")
     if "ui" not in skip and a.ui_seconds > 0:
         path = paced_file(50.0, max(a.ui_seconds, a.live_seconds))
-        r = run_ui(["--replay", str(path), "--speed", "1", *model_args(shipped, "deepsparse")], "ui", a.ui_seconds)
+        r = run_ui(["--replay", str(path), "--speed", "1", *extra, *live_extra, *model_args(shipped, "deepsparse")],
+                   "ui", a.ui_seconds)
         data["ui"] = r
         log(f"UI 50 tweets/s for {a.ui_seconds:g} s: peak RSS {r['peak_rss_mb']:.0f} MB, exit {r['exit']}")
     write_json(a.out, data)

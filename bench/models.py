@@ -23,6 +23,7 @@ shipped model on DeepSparse. The score cache is off here (each text is distinct 
 from __future__ import annotations
 
 import argparse
+import shlex
 import os
 import sys
 import time
@@ -170,7 +171,7 @@ def main(argv=None) -> int:
     data = {
         "machine": info,
         "settings": {"n": a.n, "n1": a.n1, "runs": a.runs, "threads": a.threads, "batches": [1, *BATCHES],
-                     "command": "python bench/models.py " + " ".join(argv if argv is not None else sys.argv[1:])},
+                     "command": "python bench/models.py " + shlex.join(argv if argv is not None else sys.argv[1:])},
         "configs": {c: CONFIGS[c] for c in configs},
         "models": models,
         "tokens": lengths,

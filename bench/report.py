@@ -96,7 +96,8 @@ def build(models: dict | None, e2e: dict | None) -> str:
     checks = []
     if e2e:
         st = e2e["settings"]
-        L += ["### End to end: the `finterm` command", "", f"`{st['command']}`", ""]
+        env = " ".join(f"{k}={v}" for k, v in (st.get("env") or {}).items())
+        L += ["### End to end: the `finterm` command", "", f"`{env + ' ' if env else ''}{st['command']}`", ""]
         rep = e2e.get("replay", {})
         if rep:
             ref = rep.get("ds_sparse", {})

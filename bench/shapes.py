@@ -12,6 +12,7 @@ The inputs are real validation tweets cut or padded to the shape's length.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -71,7 +72,7 @@ def main(argv=None) -> int:
             log(f"{rows:3d} x {seq:3d}: compile {compile_s:5.1f} s, +{grew:5.0f} MB, {ms:8.2f} ms/call, "
                 f"{ms / rows:6.2f} ms/tweet, {row['us_per_token']:5.1f} us/token")
     data = {"machine": machine(), "model": model_info(a.model, task), "rss_start_mb": base, "rss_end_mb": rss_mb(),
-            "command": "python bench/shapes.py " + " ".join(argv if argv is not None else sys.argv[1:]), "shapes": out}
+            "command": "python bench/shapes.py " + shlex.join(argv if argv is not None else sys.argv[1:]), "shapes": out}
     write_json(a.out, data)
     print(f"{'rows':>4} {'seq':>4} {'compile s':>9} {'+MB':>5} {'ms/call':>8} {'ms/tweet':>8} {'us/token':>8}")
     for r in out:
