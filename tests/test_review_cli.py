@@ -38,3 +38,13 @@ def test_errors_are_one_line(tmp_path, no_user_config, capsys):
     assert main([str(tmp_path / "missing.csv")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no such file" in err and "Traceback" not in err
+
+
+def test_finterm_label_is_a_subcommand_of_finterm(finterm, tmp_path, model_args):
+    """`finterm label ...` reaches the review command (its own flags, its own errors)."""
+    r = finterm("label", tmp_path / "missing.csv", *model_args)
+    err = r.stderr.decode()
+    assert r.returncode == 2 and err.startswith("finterm label: ") and "no such file" in err, err
+    r = finterm("label", "--help")
+    assert r.returncode == 0 and b"--export" in r.stdout
+    assert b"finterm label FILE" in finterm("--help").stdout

@@ -24,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="finterm",
         description="Finance tweets scored for sentiment and topic on the CPU, in the terminal.",
-        epilog="Without --demo or --replay, finterm follows the live X stream (needs X_BEARER_TOKEN).",
+        epilog="Without --demo or --replay, finterm follows the live X stream (needs X_BEARER_TOKEN). "
+               "`finterm label FILE` reviews and corrects the models' labels (see `finterm label --help`).",
     )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--demo", action="store_true", help="built-in market simulator (no network)")
@@ -82,6 +83,11 @@ def _non_negative_float(s: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["label"]:  # `finterm label FILE`: the review screen has its own flags
+        from finterm.tui.label_cli import main as label_main
+
+        return label_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return run(args)
