@@ -133,3 +133,33 @@ def test_export_refuses_a_runtime_accuracy_drop(tiny_run, capsys):
     assert rc != 0
     assert "REFUSING TO SHIP" in capsys.readouterr().err
     assert (out / "model.onnx").read_bytes() == before  # the shipped folder is untouched
+
+
+def test_run_with_extra_corrections_reports_before_and_after(tiny_run, capsys):
+    """`finterm-train run --extra LABELS`: corrections mixed in, the earlier model as the baseline."""
+    from finterm.feed.labels import Correction, LabelStore
+    from finterm.training.cli import main
+
+    root, out, _ = tiny_run
+    labels = root / "labels.parquet"
+    LabelStore(labels).put([Correction(id=str(i), task="sentiment", label=lab, text=f"$AAPL {word} lol {i}")
+                            for i, (lab, word) in enumerate([("Bullish", "tendies"), ("Bearish", "rekt"),
+                                                             ("Neutral", "meh")] * 4)])
+    assert main(["run", "--task", "sentiment", "--extra", str(root / "nothing.parquet"), "--train", str(root / "train.csv"),
+                 "--valid", str(root / "valid.csv"), "--run-dir", str(root / "runs-x")]) == 1
+    assert "nothing.parquet" in capsys.readouterr().err
+    new = root / "model-extra"
+    rc = main(["run", "--task", "sentiment", "--train", str(root / "train.csv"), "--valid", str(root / "valid.csv"),
+               "--backbone", str(root / "backbone"), "--run-dir", str(root / "runs-extra"), "--out", str(new),
+               "--extra", str(labels), "--extra-holdout", "0.25", "--baseline", str(out),
+               "--teacher-epochs", "1", "--teacher-lr", "3e-3", "--teacher-batch-size", "16",
+               "--set", "num_epochs=2", "--set", "qat_epochs=0.5", "--set", "batch_size=16",
+               "--tolerance", "100", "--no-bench", "--threads", "1"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "12 sentiment corrections" in err and "held-back corrections" in err and "before" in err
+    info = json.loads((root / "runs-extra" / "export.json").read_text())
+    rows = info["extra"]["rows"]
+    assert rows["validation"]["n"] == 30 and rows["held-back corrections"]["n"] >= 1
+    assert all(rows[k][w] is not None for k in rows for w in ("before", "after"))
+    assert "User corrections mixed into training" in (new / "MODEL_CARD.md").read_text()

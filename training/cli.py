@@ -3,6 +3,7 @@
     finterm-train run --task sentiment            # all steps; reuses runs/sentiment/teacher if present
     finterm-train teacher|student|export --task topic
     finterm-train eval DIR  /  finterm-train bench DIR
+    finterm-train run --task sentiment --extra labels.parquet   # mix in the user's corrections
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-dir", type=Path, default=None, help="where teacher and student live (default runs/<task>)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--extra", type=Path, default=None, metavar="LABELS",
+                   help="corrections to mix into training: finterm's labels file or a text,label table "
+                        "(deduplicated by id; validation texts dropped; a part held back to measure)")
+    p.add_argument("--extra-weight", type=float, default=3.0, help="how much one trained correction counts (default 3)")
+    p.add_argument("--extra-holdout", type=float, default=0.2, help="share of the corrections held back to measure (default 0.2)")
 
 
 def _teacher_args(p):
@@ -53,6 +59,8 @@ def _export_args(p):
     p.add_argument("--name", default=None, help="model name in config.json (default finterm-<task>-minilm-sparse-int8)")
     p.add_argument("--tolerance", type=float, default=1.0, help="max accuracy points the runtime may lose vs PyTorch")
     p.add_argument("--no-bench", action="store_true")
+    p.add_argument("--baseline", type=Path, default=None,
+                   help="with --extra: the model folder to compare against (default: the folder at --out, before it is replaced)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -132,7 +140,35 @@ def cmd_student(a, labels, train, valid, run_dir, max_len):
     return train_student(teacher_dir, run_dir / "student", train, valid, labels, max_len, recipe, _overrides(a), seed=a.seed)
 
 
-def cmd_export(a, labels, train, valid, run_dir, max_len, command: str):
+def extra_comparison(extra, baseline: Path | None, stage: Path, valid) -> dict | None:
+    """Accuracy before (baseline folder) and after (the new export) on the validation split and
+    on the held-back corrections, through ONNX Runtime; printed as a table, kept for the card."""
+    from .extra import accuracy_on, report
+
+    if extra is None:
+        return None
+    rows = {"validation": (len(valid), None, None), "held-back corrections": (len(extra.heldout), None, None)}
+    for col, folder in ((1, baseline), (2, stage)):
+        if folder is None:
+            continue
+        for name, split in (("validation", valid), ("held-back corrections", extra.heldout)):
+            n, *acc = rows[name]
+            acc[col - 1] = accuracy_on(folder, split, labels_of(folder))
+            rows[name] = (n, *acc)
+    table = report(rows)
+    log(f"{extra.summary()}\nbefore = {baseline or 'no earlier model'}, after = the new export "
+        f"(ONNX Runtime):\n{table}")
+    return {"summary": extra.summary(), "baseline": str(baseline) if baseline else None, "table": table,
+            "rows": {k: {"n": v[0], "before": v[1], "after": v[2]} for k, v in rows.items()}}
+
+
+def labels_of(folder: Path) -> list[str]:
+    from finterm.engine.model_folder import ModelFolder
+
+    return ModelFolder.load(folder).labels
+
+
+def cmd_export(a, labels, train, valid, run_dir, max_len, command: str, extra=None):
     from .bench import bench_folder
     from .distill import encoder_sparsity, load_student
     from .evaluate import evaluate_folder
@@ -169,6 +205,10 @@ def cmd_export(a, labels, train, valid, run_dir, max_len, command: str):
     stats = onnx_stats(path)
     sparsity = {"pytorch": encoder_sparsity(model), "onnx": onnx_encoder_sparsity(path)}
     bench = {} if a.no_bench else bench_folder(stage)
+    baseline = a.baseline or (out if (out / "model.onnx").is_file() else None)
+    if a.baseline is not None and not (a.baseline / "model.onnx").is_file():
+        raise TrainError(f"--baseline {a.baseline} is not a model folder (no model.onnx)")
+    compared = extra_comparison(extra, baseline, stage, valid)
     folder_bytes = sum(f.stat().st_size for f in stage.iterdir() if f.is_file())
     info = {
         "name": name, "task": a.task, "labels": labels, "command": command,
@@ -177,7 +217,7 @@ def cmd_export(a, labels, train, valid, run_dir, max_len, command: str):
         "teacher": teacher, "student": {**meta, "pytorch_valid_accuracy": torch_acc},
         "recipe_text": (student_dir / "recipe.yaml").read_text(),
         "evaluation": results, "onnx": stats, "sparsity": sparsity, "bench": bench,
-        "folder_bytes": folder_bytes, "notes": getattr(a, "notes", None),
+        "folder_bytes": folder_bytes, "notes": getattr(a, "notes", None), "extra": compared,
     }
     (stage / "MODEL_CARD.md").write_text("")  # counted in the folder size below
     write_card(stage, info)
@@ -261,19 +301,32 @@ def main(argv: list[str] | None = None) -> int:
         if a.cmd in ("teacher", "run") and a.backbone is None:
             default_backbone()  # fail early, in one line, when the wheel is absent
         train, valid = _load(a, labels, train_path, valid_path)
+        extra = None
+        if a.extra is not None:
+            from .extra import load_extra, replicate
+
+            extra = load_extra(a.extra, a.task, labels, valid, holdout=a.extra_holdout, weight=a.extra_weight, seed=a.seed)
+            log(extra.summary() + "".join(f"; {n}" for n in extra.notes))
+            if not len(extra.train):
+                raise TrainError(f"{a.extra} has no {a.task} corrections left to train on")
+            train = replicate(train, extra)
         if a.cmd == "teacher":
             cmd_teacher(a, labels, train, valid, run_dir, max_len)
         elif a.cmd == "student":
             cmd_student(a, labels, train, valid, run_dir, max_len)
         elif a.cmd == "export":
-            cmd_export(a, labels, train, valid, run_dir, max_len, command)
+            cmd_export(a, labels, train, valid, run_dir, max_len, command, extra)
         elif a.cmd == "run":
-            if a.retrain_teacher or not (run_dir / "teacher" / "teacher.json").is_file():
+            saved = run_dir / "teacher" / "teacher.json"
+            stale = saved.is_file() and json.loads(saved.read_text()).get("train_sha256") != train.sha256
+            if stale and not a.retrain_teacher:
+                log(f"the saved teacher in {saved.parent} was trained on other data: training it anew")
+            if a.retrain_teacher or stale or not saved.is_file():
                 cmd_teacher(a, labels, train, valid, run_dir, max_len)
             else:
                 log(f"reusing the saved teacher in {run_dir / 'teacher'} (--retrain-teacher to train anew)")
             cmd_student(a, labels, train, valid, run_dir, max_len)
-            cmd_export(a, labels, train, valid, run_dir, max_len, command)
+            cmd_export(a, labels, train, valid, run_dir, max_len, command, extra)
         return 0
     except (TrainError, DataError) as exc:
         print(f"finterm-train: {exc}", file=sys.stderr)

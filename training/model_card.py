@@ -65,6 +65,10 @@ def write_card(out_dir: Path, info: dict) -> Path:
           f"PyTorch (fake-quant) validation accuracy {_pct(s.get('pytorch_valid_accuracy'))}."]
     if info.get("notes"):
         L += [f"- Note: {info['notes']}"]
+    if info.get("extra"):
+        x = info["extra"]
+        L += [f"- User corrections mixed into training: {x['summary']}. Accuracy before (`{x['baseline']}`) "
+              "and after, through ONNX Runtime:", "", "```", x["table"], "```"]
     L += ["", "<details><summary>Recipe as applied</summary>", "", "```yaml", info["recipe_text"].strip(), "```",
           "", "</details>", ""]
     L += ["## Accuracy on the validation split (exported model.onnx through the runtime)", "",
