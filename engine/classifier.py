@@ -111,6 +111,19 @@ class Classifier:
         parts = [f"{h.task} {h.model.name} ({h.model.size_bytes / 1e6:.1f} MB)" for h in self._heads]
         return f"{self.engine_name} · " + " + ".join(parts)
 
+    def describe_short(self) -> str:
+        """The engine and each model's name without the `finterm-<task>-` prefix (status bars)."""
+        def short(h: _Head) -> str:
+            name = h.model.name
+            for prefix in ("finterm-", f"{h.task}-"):
+                name = name[len(prefix):] if name.startswith(prefix) and len(name) > len(prefix) else name
+            return name
+
+        names = [short(h) for h in self._heads]
+        if len(set(names)) == 1:  # the shipped pair: one name says it
+            return f"{self.engine_name} · {'+'.join(h.task for h in self._heads)} {names[0]}"
+        return f"{self.engine_name} · " + " · ".join(f"{h.task} {n}" for h, n in zip(self._heads, names))
+
     def _rows_for(self, head: _Head, n: int) -> int:
         if head.model.fixed_batch:
             return head.model.fixed_batch

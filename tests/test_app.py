@@ -419,8 +419,9 @@ async def test_real_classifier_scoring_off_the_ui_thread(tmp_path):
         for key in ("e", "e", "e", "x"):
             await pilot.press(key)
         assert app.filters == Filters()
-        # a filter change while tweets pour in draws at most a screenful (generous bound: shared CPUs)
-        assert len(spent) == 4 and max(spent) < 0.5, spent
+        # a filter change while tweets pour in draws at most a screenful; the bound only catches a
+        # redraw of everything (seconds), it is no speed target (shared, noisy CPUs)
+        assert len(spent) == 4 and max(spent) < 2.0, spent
         for _ in range(200):
             await pilot.pause(0.05)
             if app.status_info().state == "ended" and app.aggregator.seen == 900:
@@ -512,3 +513,32 @@ async def test_command_palette_runs_our_commands():
         await pilot.press("enter")
         await pilot.pause(0.2)
         assert app.filters == Filters()
+
+
+@pytest.mark.parametrize("width", [160, 100])
+async def test_status_bar_names_engine_and_both_models(tmp_path, width):
+    """Line 2 gives the engine and both models (one name for the pair) the room the filters leave."""
+    import json
+
+    from rich.console import Console
+
+    from finterm.engine.classifier import Classifier
+    from tests.modelkit import make_sentiment_folder, make_topic_folder
+    from tests.snapshots.fixture import ThreadPipeline
+
+    folders = make_sentiment_folder(tmp_path / "s"), make_topic_folder(tmp_path / "t")
+    for folder, task in zip(folders, ("sentiment", "topic")):
+        cfg = json.loads((folder / "config.json").read_text())
+        cfg["finterm_name"] = f"finterm-{task}-minilm-sparse-int8"
+        (folder / "config.json").write_text(json.dumps(cfg))
+    clf = Classifier(*folders, engine="onnxruntime")
+    app = make_app(pipeline=ThreadPipeline(clf, [s.tweet for s in load_fixture()][:20], per_s=100))
+    async with app.run_test(size=(width, 30)) as pilot:
+        await pilot.pause(0.3)
+        app.refresh_now()
+        bar = app.query_one(StatusBar)
+        console = Console(width=width, record=True, file=open("/dev/null", "w"))
+        console.print(bar.render())
+        line2 = console.export_text().splitlines()[1]
+        assert "onnxruntime · sentiment+topic minilm-sparse-int8" in line2, line2
+        assert "filters" in line2 and "window" in line2

@@ -358,7 +358,8 @@ class FintermApp(App):
         engine = ""
         clf = _get(self.pipeline, "classifier")
         try:
-            engine = clf.describe() if callable(getattr(clf, "describe", None)) else ""
+            describe = getattr(clf, "describe_short", None) or getattr(clf, "describe", None)
+            engine = describe() if callable(describe) else ""
         except Exception:
             engine = ""
         is_replay = self._is_replay()

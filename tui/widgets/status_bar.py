@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from rich.console import Group
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
@@ -155,10 +156,15 @@ class StatusBar(Widget):
         else:
             right2 = Text(safe(i.engine, 90) or "engine …", style=muted, no_wrap=True, overflow="ellipsis", justify="right")
 
-        grid = Table.grid(expand=True, padding=(0, 1))
-        grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
-        grid.add_column(no_wrap=True, overflow="ellipsis", justify="right",
-                        max_width=max(40, self.size.width // (2 if i.error else 3)))
-        grid.add_row(src, right1)
-        grid.add_row(left2, right2)
-        return grid
+        # One grid a line, so the engine and models on line 2 may use what the filters leave.
+        width = self.size.width
+        line1 = Table.grid(expand=True, padding=(0, 1))
+        line1.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+        line1.add_column(no_wrap=True, overflow="ellipsis", justify="right", max_width=max(40, width // 2))
+        line1.add_row(src, right1)
+        line2 = Table.grid(expand=True, padding=(0, 1))
+        line2.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+        room = width - left2.cell_len - 2 if not i.error else width // 2
+        line2.add_column(no_wrap=True, overflow="ellipsis", justify="right", max_width=max(40, room))
+        line2.add_row(left2, right2)
+        return Group(line1, line2)
