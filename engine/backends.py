@@ -137,9 +137,10 @@ class OrtBackend:
         except Exception as exc:
             raise EngineError(f"ONNX Runtime cannot load {model.onnx_path}: {str(exc).splitlines()[0]}") from None
         self._names = model.input_names
+        self._dtypes = model.input_dtypes
 
     def run(self, enc: Encoded) -> np.ndarray:
-        return self._session.run(None, enc.feeds(self._names))[0]
+        return self._session.run(None, enc.feeds(self._names, self._dtypes))[0]
 
 
 class DeepSparseBackend:
@@ -304,7 +305,8 @@ class DeepSparseBackend:
             if self._bridge is not None:  # DeepSparse cannot compile this shape
                 return self._bridge.run(enc)
             eng = self.engine_for(*key)
-        return eng.run([enc.feeds(self._model.input_names)[n] for n in self._model.input_names])[0]
+        feeds = enc.feeds(self._model.input_names, self._model.input_dtypes)
+        return eng.run([feeds[n] for n in self._model.input_names])[0]
 
 
 BACKENDS = {"onnxruntime": OrtBackend, "deepsparse": DeepSparseBackend}

@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 
 from .backends import BACKENDS, Progress, deepsparse_context, resolve_engine
+from .errors import ModelError
 from .model_folder import ModelFolder, default_model_dir
 from .normalize import model_text
 from .records import Scored, Tweet
@@ -22,6 +23,16 @@ DEFAULT_BUCKETS = (32, 64, 128)
 #: Scores of this many recent distinct texts are kept: retweets and copied headlines are
 #: scored once (the replay file holds 2,733 tweets but 2,241 distinct model texts).
 DEFAULT_CACHE_SIZE = 4096
+
+
+def _checked(head, logits) -> np.ndarray:
+    """The engine's output as float32 rows of one score per label, or a ModelError that says so."""
+    logits = np.asarray(logits, dtype=np.float32)
+    n = len(head.model.labels)
+    if logits.ndim != 2 or logits.shape[1] != n:
+        raise ModelError(f"{head.task} model {head.model.path}: model.onnx gives scores of shape "
+                         f"{tuple(logits.shape)} but config.json names {n} labels")
+    return logits
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -146,11 +157,11 @@ class Classifier:
                 head.backend.compile_in_background(shapes)
                 bridge = head.backend._bridge
                 for rows, seq in shapes[:1]:  # ONNX Runtime's first run allocates: do it now
-                    bridge.run(head.tokenizer.encode([t.text for t in sample], seq_len=seq, rows=rows))
+                    _checked(head, bridge.run(head.tokenizer.encode([t.text for t in sample], seq_len=seq, rows=rows)))
                 continue
             for rows, seq in shapes:
                 enc = head.tokenizer.encode([t.text for t in sample], seq_len=seq, rows=rows)
-                head.backend.run(enc)
+                _checked(head, head.backend.run(enc))
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Wait for background compiles (DeepSparse after warmup()); True when all are done."""
@@ -173,7 +184,7 @@ class Classifier:
             batch = [seqs[j] for j in idx]
             seq_len = head.model.fixed_seq or (min(max(map(len, batch)), head.model.max_length) if exact else None)
             enc = head.tokenizer.pad(batch, seq_len=seq_len, rows=self._rows_for(head, len(idx)))
-            logits = np.asarray(head.backend.run(enc), dtype=np.float32)[: len(idx)]
+            logits = _checked(head, head.backend.run(enc))[: len(idx)]
             probs[idx] = softmax(logits)
         return probs
 

@@ -49,6 +49,8 @@ class ModelFolder:
     fixed_seq: int | None
     size_bytes: int
     config: dict = field(repr=False, default_factory=dict)
+    #: numpy dtype name per input ("int64" unless the graph asks for another integer type).
+    input_dtypes: dict = field(repr=False, default_factory=dict)
 
     @classmethod
     def load(cls, path: str | Path, task: str = "model") -> "ModelFolder":
@@ -69,7 +71,10 @@ class ModelFolder:
             raise ModelError(f"{cfg_path} has no usable id2label ({exc.__class__.__name__}: {exc})") from None
         if len(labels) < 2:
             raise ModelError(f"{cfg_path} names fewer than two labels")
-        names, fixed_batch, fixed_seq = _read_inputs(onnx_path)
+        names, fixed_batch, fixed_seq, dtypes, classes = _read_inputs(onnx_path)
+        if classes is not None and classes != len(labels):
+            raise ModelError(f"{task} model folder {p}: model.onnx gives {classes} scores per tweet but "
+                             f"config.json names {len(labels)} labels ({', '.join(labels)})")
         max_len = fixed_seq or int(config.get("finterm_max_length") or min(512, int(config.get("max_position_embeddings", 512))))
         return cls(
             path=p,
@@ -83,11 +88,17 @@ class ModelFolder:
             fixed_seq=fixed_seq,
             size_bytes=onnx_path.stat().st_size,
             config=config,
+            input_dtypes=dtypes,
         )
 
 
-def _read_inputs(onnx_path: Path) -> tuple[tuple[str, ...], int | None, int | None]:
-    """Input names and any fixed batch / sequence dimension, without loading the weights."""
+#: ONNX integer element types finterm can feed token ids as.
+_INT_TYPES = {6: "int32", 7: "int64"}
+
+
+def _read_inputs(onnx_path: Path) -> tuple[tuple[str, ...], int | None, int | None, dict, int | None]:
+    """Input names, any fixed batch / sequence dimension, input dtypes, and the number of
+    scores per row when the graph fixes it."""
     import onnx
 
     try:
@@ -106,4 +117,15 @@ def _read_inputs(onnx_path: Path) -> tuple[tuple[str, ...], int | None, int | No
     if len(dims) != 2:
         raise ModelError(f"{onnx_path}: input_ids must be 2-D (batch, sequence)")
     fixed = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims]
-    return names, fixed[0], fixed[1]
+    dtypes = {}
+    for i in inputs:
+        t = i.type.tensor_type.elem_type
+        if t not in _INT_TYPES:
+            raise ModelError(f"{onnx_path}: input {i.name} has element type {t}; finterm feeds int32 or int64 token ids")
+        dtypes[i.name] = _INT_TYPES[t]
+    classes = None
+    if model.graph.output:
+        out_dims = list(model.graph.output[0].type.tensor_type.shape.dim)
+        if len(out_dims) == 2 and out_dims[1].HasField("dim_value") and out_dims[1].dim_value > 0:
+            classes = out_dims[1].dim_value
+    return names, fixed[0], fixed[1], dtypes, classes

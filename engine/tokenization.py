@@ -27,8 +27,14 @@ class Encoded:
     def shape(self) -> tuple[int, int]:
         return self.input_ids.shape  # type: ignore[return-value]
 
-    def feeds(self, names: tuple[str, ...]) -> dict[str, np.ndarray]:
-        return {name: getattr(self, name) for name in names}
+    def feeds(self, names: tuple[str, ...], dtypes: dict | None = None) -> dict[str, np.ndarray]:
+        """Arrays by input name, cast where the graph wants another integer type than int64."""
+        out = {}
+        for name in names:
+            a = getattr(self, name)
+            want = (dtypes or {}).get(name, "int64")
+            out[name] = a if a.dtype == want else a.astype(want)
+        return out
 
 
 def choose_length(longest: int, buckets: tuple[int, ...], max_length: int) -> int:

@@ -140,6 +140,7 @@ class Pipeline:
         self._stop.set()
 
     def _run_scorer(self) -> None:
+        done = False
         try:
             while True:
                 batch = collect_batch(self._q, self.batch_size, self.max_wait_s)
@@ -152,17 +153,18 @@ class Pipeline:
         except _SinkFailed as exc:
             log.exception("output failed")
             self._fail(str(exc))
-            self._drain_input()
+            self._drain_input(done)
         except Exception as exc:
             log.exception("scoring failed")
             self._fail(f"scoring failed: {_one_line(exc)}")
-            self._drain_input()
+            self._drain_input(done)
         finally:
             self._close_sinks()
 
-    def _drain_input(self) -> None:
-        """After a failure, keep taking from the queue so the source is never stuck on it."""
-        while True:
+    def _drain_input(self, end_seen: bool) -> None:
+        """After a failure, keep taking from the queue so the source is never stuck on it
+        (unless the failing batch already held the end of the stream: nothing more comes)."""
+        while not end_seen:
             item = self._q.get()
             if item is None:
                 return

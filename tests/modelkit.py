@@ -63,6 +63,8 @@ def make_model_folder(
     fixed_seq: int | None = None,
     fixed_batch: int | None = None,
     with_token_type_ids: bool = False,
+    id_type: int = TensorProto.INT64,
+    classes_dim: int | str | None = None,
 ) -> Path:
     """Write model.onnx, config.json, tokenizer.json and MODEL_CARD.md into `path`."""
     path = Path(path)
@@ -82,11 +84,11 @@ def make_model_folder(
     batch = fixed_batch if fixed_batch else "batch"
     seq = fixed_seq if fixed_seq else "sequence"
     inputs = [
-        helper.make_tensor_value_info("input_ids", TensorProto.INT64, [batch, seq]),
-        helper.make_tensor_value_info("attention_mask", TensorProto.INT64, [batch, seq]),
+        helper.make_tensor_value_info("input_ids", id_type, [batch, seq]),
+        helper.make_tensor_value_info("attention_mask", id_type, [batch, seq]),
     ]
     if with_token_type_ids:
-        inputs.append(helper.make_tensor_value_info("token_type_ids", TensorProto.INT64, [batch, seq]))
+        inputs.append(helper.make_tensor_value_info("token_type_ids", id_type, [batch, seq]))
     nodes = [
         helper.make_node("Gather", ["emb", "input_ids"], ["tok"]),
         helper.make_node("Cast", ["attention_mask"], ["maskf"], to=TensorProto.FLOAT),
@@ -109,7 +111,7 @@ def make_model_folder(
     ]
     graph = helper.make_graph(
         nodes, "tiny_classifier", inputs,
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, n])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, n if classes_dim is None else classes_dim])],
         initializer=inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])

@@ -138,3 +138,36 @@ def test_collect_batch_takes_up_to_b_items_or_waits_t():
     assert collect_batch(q, 4, 0.01, stop) == []
     q.put(1), q.put(None), q.put(2)
     assert collect_batch(q, 10, 0.05) == [1, None]
+
+
+def test_int32_inputs_are_fed_as_int32(tmp_path):
+    from onnx import TensorProto
+
+    from tests.modelkit import make_sentiment_folder, make_topic_folder
+
+    s = make_sentiment_folder(tmp_path / "s32", id_type=TensorProto.INT32)
+    assert ModelFolder.load(s).input_dtypes == {"input_ids": "int32", "attention_mask": "int32"}
+    clf = Classifier(s, make_topic_folder(tmp_path / "t"), engine="onnxruntime")
+    out = clf.score([make_tweet("1", "2024-01-02T03:04:05Z", "u", "$AAPL soars after record quarter")])
+    assert out[0].sentiment == "Bullish"
+
+
+def test_label_count_must_match_the_model_output(tmp_path):
+    import json
+
+    from tests.modelkit import make_sentiment_folder, make_topic_folder
+
+    def two_labels(folder):
+        cfg = json.loads((folder / "config.json").read_text())
+        cfg["id2label"] = {"0": "Bearish", "1": "Bullish"}
+        (folder / "config.json").write_text(json.dumps(cfg))
+        return folder
+
+    fixed = two_labels(make_sentiment_folder(tmp_path / "fixed"))
+    with pytest.raises(ModelError, match="gives 3 scores per tweet but config.json names 2 labels"):
+        ModelFolder.load(fixed, "sentiment")
+    # a graph that leaves the class dimension open is caught at the first scoring, as a ModelError
+    dynamic = two_labels(make_sentiment_folder(tmp_path / "dyn", classes_dim="classes"))
+    clf = Classifier(dynamic, make_topic_folder(tmp_path / "t"), engine="onnxruntime")
+    with pytest.raises(ModelError, match="config.json names 2 labels"):
+        clf.warmup()

@@ -119,6 +119,21 @@ def test_scoring_failure_stops_the_run_without_hanging(classifier):
     assert p.failed and "model exploded" in p.failed and sink.closed and sink.ids == []
 
 
+@pytest.mark.parametrize("n", [1, 2, 7])
+def test_failure_on_the_last_batch_does_not_hang(n):
+    """The batch that fails also holds the end of the stream: nothing more will come."""
+    class Broken:
+        engine_name = "broken"
+
+        def score(self, tweets):
+            raise ValueError("model exploded")
+
+    p = Pipeline(ListSource(n), Broken(), [Collect()], batch_size=8, max_wait_ms=200)
+    p.start()
+    assert p.join(timeout=20), "scorer hung waiting for a second end-of-stream marker"
+    assert "model exploded" in p.failed
+
+
 def test_sink_failure_names_the_sink(classifier):
     class Full:
         name = "recorder"
