@@ -170,7 +170,9 @@ class DeepSparseBackend:
         self._compiling: tuple[int, int] | None = None
         self._failed: dict[tuple[int, int], str] = {}
         self._worker: threading.Thread | None = None
-        #: Batches scored by ONNX Runtime while their shape was being compiled.
+        #: Batches run, and those scored by ONNX Runtime while their shape was being compiled
+        #: (or because DeepSparse could not compile it).
+        self.batches = 0
         self.bridged_batches = 0
 
     def compiled_shapes(self) -> list[tuple[int, int]]:
@@ -297,12 +299,14 @@ class DeepSparseBackend:
     def run(self, enc: Encoded) -> np.ndarray:
         key = enc.shape
         eng = self._engines.get(key)
+        self.batches += 1
         if eng is None:
             if self._bridge is not None and key not in self._failed:
                 self._request(key, urgent=True)
                 self.bridged_batches += 1
                 return self._bridge.run(enc)
             if self._bridge is not None:  # DeepSparse cannot compile this shape
+                self.bridged_batches += 1
                 return self._bridge.run(enc)
             eng = self.engine_for(*key)
         feeds = enc.feeds(self._model.input_names, self._model.input_dtypes)

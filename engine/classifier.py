@@ -122,6 +122,15 @@ class Classifier:
         parts = [f"{h.task} {h.model.name} ({h.model.size_bytes / 1e6:.1f} MB)" for h in self._heads]
         return f"{self.engine_name} · " + " + ".join(parts)
 
+    def bridged_share(self) -> tuple[int, int]:
+        """(batches run, of which ONNX Runtime scored while DeepSparse compiled), all models;
+        (n, 0) on ONNX Runtime alone. Summaries say it, so a rate is never misattributed."""
+        total = bridged = 0
+        for h in self._heads:
+            total += getattr(h.backend, "batches", 0)
+            bridged += getattr(h.backend, "bridged_batches", 0)
+        return total, bridged
+
     def describe_short(self) -> str:
         """The engine and each model's name without the `finterm-<task>-` prefix (status bars)."""
         def short(h: _Head) -> str:

@@ -73,8 +73,13 @@ def summary_line(pipeline: Pipeline) -> str:
 
     models = getattr(clf, "models", {}) or {}
     names = ", ".join(f"{task} {m.name}" for task, m in models.items()) or "-"
+    engine = getattr(clf, "engine_name", "?")
+    share = getattr(clf, "bridged_share", None)
+    total, bridged = share() if callable(share) else (0, 0)
+    if bridged:
+        engine += f" ({bridged:,} of {total:,} model batches on onnxruntime while DeepSparse compiled)"
     return (f"finterm: {st.count:,} tweets in {st.elapsed_s:.1f} s ({st.rate:.1f} tweets/s) · "
-            f"engine {getattr(clf, 'engine_name', '?')} · batch latency p50 {ms(st.latency_p50)} "
+            f"engine {engine} · batch latency p50 {ms(st.latency_p50)} "
             f"p99 {ms(st.latency_p99)} · arrival-to-scored p50 {ms(st.e2e_p50)} p99 {ms(st.e2e_p99)} · "
             f"models {names}")
 

@@ -106,6 +106,16 @@ def test_deepsparse_warmup_compiles_in_background_and_onnxruntime_scores_meanwhi
     clf.score(tweets(["sell " * 35, "up up down", "sell sell", "buy"]))  # 4 x 64 again
     assert heads["sentiment"].bridged_batches == before  # compiled shapes run on DeepSparse
     assert any("compiled" in line for line in lines)
+    total, bridged = clf.bridged_share()  # what the headless summary reports
+    assert total == sum(h.batches for h in heads.values()) and 0 < bridged < total
+
+    from types import SimpleNamespace
+
+    from finterm.feed.headless import summary_line
+    from finterm.feed.pipeline import PipelineStats
+
+    line = summary_line(SimpleNamespace(stats=PipelineStats(count=8, elapsed_s=1.0, rate=8.0), classifier=clf))
+    assert f"engine deepsparse ({bridged} of {total} model batches on onnxruntime while DeepSparse compiled)" in line
 
 
 @pytest.mark.skipif(bool(NO_DS), reason=str(NO_DS))
