@@ -84,6 +84,45 @@ def summary_line(pipeline: Pipeline) -> str:
             f"models {names}")
 
 
+class StatusNotices:
+    """Headless runs have no status bar: the source's trouble (reconnecting, the switch to
+    polling, errors) goes to stderr as `finterm:` lines, once per change of state."""
+
+    SAY = ("reconnecting", "polling", "error")
+
+    def __init__(self, err: TextIO):
+        self.err = err
+        self.last: tuple[str, str] | None = None
+
+    def drain(self, events) -> None:
+        import queue
+        import time as _time
+
+        from .events import SourceStatus
+
+        while True:
+            try:
+                ev = events.get_nowait()
+            except queue.Empty:
+                return
+            if not isinstance(ev, SourceStatus):
+                continue
+            key = (ev.state, ev.detail if ev.state != "reconnecting" else "")
+            if key == self.last:
+                continue
+            self.last = key
+            if ev.state not in self.SAY:
+                continue
+            line = f"finterm: {ev.state}" + (f": {ev.detail}" if ev.detail else "")
+            if ev.state == "reconnecting" and ev.next_retry_at:
+                line += f" (next try in {max(0.0, ev.next_retry_at - _time.time()):.0f} s)"
+            try:
+                self.err.write(line + "\n")
+                self.err.flush()
+            except OSError:
+                pass
+
+
 def run_headless(pipeline: Pipeline, sink: JsonlSink, err: TextIO | None = None) -> int:
     """Run to the end of the source (or a signal); returns the exit code."""
     err = err or sys.stderr
@@ -101,10 +140,12 @@ def run_headless(pipeline: Pipeline, sink: JsonlSink, err: TextIO | None = None)
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             old[sig] = signal.signal(sig, on_signal)
+    notices = StatusNotices(err)
     try:
         pipeline.start()
         while not pipeline.join(timeout=0.2):
-            pass
+            notices.drain(pipeline.events)
+        notices.drain(pipeline.events)
     finally:
         for sig, h in old.items():
             signal.signal(sig, h)

@@ -66,6 +66,7 @@ def test_headless_live_stream_scores_and_records_every_tweet_once(tmp_path, cli_
     assert out[4]["tickers"] == ["AAPL", "TSLA"]
     assert out[0]["created_at"] == "2026-11-25T10:00:00Z"
     assert "5 tweets" in err.strip().splitlines()[-1]
+    assert err.count("finterm: reconnecting") == 1  # the dropped connection, said once on stderr
 
     rec = pl.read_parquet(record)
     assert rec["id"].to_list() == ["1", "2", "3", "4", "5"]
@@ -74,6 +75,34 @@ def test_headless_live_stream_scores_and_records_every_tweet_once(tmp_path, cli_
     for where in (err, b"".join(got).decode(), log_text, record.read_bytes().decode("latin-1")):
         assert TOKEN not in where
     assert "garbled" in log_text
+
+
+def test_headless_says_once_on_stderr_that_it_polls_when_the_stream_is_forbidden(tmp_path, cli_env, model_args):
+    with XServer(token=TOKEN, forbidden={"stream"}) as server:
+        for i in (1, 2, 3):
+            server.publish(i, f"$AAPL update number {i}", username=f"user{i}")
+        config = tmp_path / "config.yaml"
+        config.write_text("watchlist: [AAPL]\nx:\n  poll_interval_s: 0.2\n")
+        env = dict(cli_env, X_BEARER_TOKEN=TOKEN, FINTERM_X_API_BASE=server.base_url)
+        proc = popen_finterm(["--headless", "--config", config, *model_args], tmp_path, env)
+        got: list[bytes] = []
+        done = threading.Event()
+        threading.Thread(target=read_lines, args=(proc.stdout, got, done), daemon=True).start()
+        try:
+            deadline = time.monotonic() + 120
+            while len(got) < 3 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(1.0)  # a few more polls, which must not repeat the notice
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        err = proc.stderr.read().decode()
+    assert proc.returncode == 0, err
+    assert [json.loads(x)["id"] for x in got] == ["1", "2", "3"]
+    assert err.count("finterm: polling") == 1 and "access level" in err, err
+    assert TOKEN not in err
 
 
 def test_rejected_token_ends_the_run_with_one_line_and_no_secret(tmp_path, cli_env, model_args, finterm):
