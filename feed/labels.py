@@ -6,10 +6,12 @@ Correcting the same tweet's task again replaces the earlier row.
 
 Parquet cannot be appended to in place, so each `put` first appends the new rows to a JSONL
 journal beside the file (`labels.parquet.journal`) and fsyncs it: once `put` returns, the
-correction survives a kill. Then it rewrites the parquet file whole (temp file, fsync,
-`os.replace`, so a reader never sees half a file) and empties the journal. A kill between
-the two steps leaves journal rows that are already in the parquet file; reading folds the
-journal over the parquet rows in order, so that replay changes nothing. A torn last journal
+correction survives a kill. The journal is folded into the parquet file (rewritten whole: temp
+file, fsync, `os.replace`, so a reader never sees half a file) every COMPACT_EVERY rows and at
+`close()`, not at every put: a rewrite costs time that grows with the file, and a put must
+answer at once in the UI. A kill between the two steps leaves journal rows that may already
+be in the parquet file; reading (`read_corrections`) folds the journal over the parquet rows
+in order, so that replay changes nothing. A torn last journal
 line (killed mid-write, never acknowledged) is skipped. An advisory lock around `put` lets a
 monitor and a review session share one file without overwriting each other's rows.
 """
@@ -240,6 +242,18 @@ def _atomic(path: Path, write) -> None:
     _fsync_dir(path.parent)
 
 
+#: Journal rows that trigger folding the journal into the parquet file during `put`.
+COMPACT_EVERY = 256
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
 class LabelStore:
     """The corrections in one labels file; `put` is durable when it returns."""
 
@@ -253,7 +267,25 @@ class LabelStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise InputError(f"{self.path.parent}: cannot create the labels folder ({exc.strerror})") from None
-        self._rows = read_corrections(self.path)
+        self._base: dict[tuple[str, str], Correction] = {}
+        self._base_stamp: object = "never read"
+        self._journal_rows = 0
+        self._rows: dict[tuple[str, str], Correction] = {}
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Parquet rows (re-read only when the file changed: another process folded it), then
+        the journal over them, which holds this and other processes' latest rows."""
+        stamp = _stamp(self.path)
+        if stamp != self._base_stamp:
+            self._base = {c.key: c for c in _read_parquet(self.path)}
+            self._base_stamp = stamp
+        merged = dict(self._base)
+        journal = _read_journal(self.path)
+        for c in journal:
+            merged.pop(c.key, None)  # a replaced row moves to the end: the file keeps correction order
+            merged[c.key] = c
+        self._rows, self._journal_rows = merged, len(journal)
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -297,9 +329,17 @@ class LabelStore:
                 f.write(lead + "".join(_to_json(c) + "\n" for c in new).encode("utf-8"))
                 f.flush()
                 os.fsync(f.fileno())
-            self._rows = read_corrections(self.path)  # also what another process wrote meanwhile
-            self._compact(jp)
+            self._refresh()  # also what another process wrote meanwhile
+            if self._journal_rows >= COMPACT_EVERY:
+                self._compact(jp)
         return len(new)
+
+    def close(self) -> None:
+        """Fold what the journal holds into the parquet file (at exit; a kill skips it safely)."""
+        with self._locked():
+            self._refresh()
+            if self._journal_rows:
+                self._compact(journal_path(self.path))
 
     def _compact(self, jp: Path) -> None:
         """Fold the journal into the parquet file, then empty the journal."""
@@ -307,3 +347,4 @@ class LabelStore:
         _atomic(self.path, lambda tmp: df.write_parquet(tmp))
         with open(jp, "w") as f:
             os.fsync(f.fileno())
+        self._base, self._base_stamp, self._journal_rows = dict(self._rows), _stamp(self.path), 0

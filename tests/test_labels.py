@@ -49,6 +49,8 @@ def test_replace_per_tweet_and_task_and_the_parquet_has_it(tmp_path):
     store.put([correction_for(scored(1), "topic", "IPO"), correction_for(scored(2), "sentiment", "Neutral")])
     store.put([correction_for(scored(1), "sentiment", "Neutral")])  # replaces the first
     assert store.labels_for("1") == {"sentiment": "Neutral", "topic": "IPO"}
+    assert len(LabelStore(path)) == 3  # durable before any fold: read back through the journal
+    store.close()
     df = pl.read_parquet(path)  # the parquet alone, journal folded in and emptied
     assert journal_path(path).stat().st_size == 0
     assert df.height == 3
@@ -73,6 +75,7 @@ def test_journal_rows_left_by_a_kill_are_read_and_replayed_without_duplicates(tm
     assert sorted(merged) == [("1", "sentiment"), ("2", "topic")]  # the torn line is skipped
     reopened = LabelStore(path)
     reopened.put([correction_for(scored(4), "sentiment", "Neutral")])
+    reopened.close()
     assert sorted(pl.read_parquet(path)["id"].to_list()) == ["1", "2", "4"]
 
 
@@ -82,7 +85,34 @@ def test_two_stores_on_one_file_keep_each_others_rows(tmp_path):
     monitor.put([correction_for(scored(1), "sentiment", "Bearish")])
     review.put([correction_for(scored(2), "sentiment", "Neutral")])
     monitor.put([correction_for(scored(3), "topic", "IPO")])
+    assert len(monitor) == 3 and len(review) == 2  # review has not looked since its put
+    review.close()
     assert sorted(pl.read_parquet(path)["id"].to_list()) == ["1", "2", "3"]
+    monitor.put([correction_for(scored(4), "topic", "IPO")])  # after review folded the file
+    monitor.close()
+    assert sorted(pl.read_parquet(path)["id"].to_list()) == ["1", "2", "3", "4"]
+
+
+def test_put_folds_the_journal_every_so_often_not_every_time(tmp_path, monkeypatch):
+    """A put appends and fsyncs the journal; the parquet rewrite (cost grows with the file)
+    happens every COMPACT_EVERY rows and at close, and the parquet is re-read only when it changed."""
+    from finterm.feed import labels as labels_mod
+
+    path = tmp_path / "labels.parquet"
+    store = LabelStore(path)
+    reads = []
+    real = labels_mod._read_parquet
+    monkeypatch.setattr(labels_mod, "_read_parquet", lambda p: reads.append(p) or real(p))
+    n = labels_mod.COMPACT_EVERY + 10
+    for i in range(n):
+        store.put([correction_for(scored(i), "sentiment", "Neutral")])
+    assert len(store) == n
+    assert pl.read_parquet(path).height == labels_mod.COMPACT_EVERY  # folded once, on the way
+    assert len(journal_path(path).read_text().splitlines()) == 10
+    assert len(reads) <= 2  # the first put (no file yet) and after the fold: not one per put
+    assert len(read_corrections(path)) == n  # readers see every row meanwhile
+    store.close()
+    assert pl.read_parquet(path).height == n and journal_path(path).stat().st_size == 0
 
 
 def test_bad_paths_say_so(tmp_path):
@@ -141,13 +171,13 @@ def test_every_acknowledged_correction_survives_sigkill(tmp_path):
     try:
         for line in proc.stdout:
             acked = int(line)
-            if acked >= 60:
+            if acked >= 300:  # past the first fold into the parquet file (COMPACT_EVERY)
                 break
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.kill()
         proc.wait(timeout=10)
-    assert acked >= 60, "the writer never got going"
+    assert acked >= 300, "the writer never got going"
     merged = read_corrections(path)
     # every tweet id 0..39 was written, and each holds its last acknowledged label or a later one
     for tid in range(40):

@@ -159,7 +159,8 @@ def test_corrections_made_in_the_app_survive_sigkill(tmp_path):
     labels = [c.label for c in got.values()]
     assert labels[:12] == acked
     assert all(c.origin == "monitor" and c.model_label for c in got.values())
-    pl.read_parquet(path)  # the parquet file alone is whole
+    if path.exists():  # folded every COMPACT_EVERY corrections; the journal holds the rest
+        pl.read_parquet(path)  # the parquet file alone is whole
 
 
 async def test_a_click_selects_the_tweet_under_it(tmp_path):

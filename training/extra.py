@@ -56,6 +56,25 @@ def _held_back(text: str, holdout: float, seed: int) -> bool:
     return int.from_bytes(h[:8], "big") / 2**64 < holdout
 
 
+def _read_corrections_table(p: Path):
+    """A finterm labels file with its journal folded in (rows not yet compacted), else any table."""
+    from finterm.feed.labels import journal_path, read_corrections, to_frame
+
+    if p.suffix.lower() in (".parquet", ".pq") and journal_path(p).is_file():
+        if not p.is_file() and not journal_path(p).stat().st_size:
+            raise DataError(f"data file {p} does not exist")
+        return to_frame(read_corrections(p).values())
+    return read_table(p)
+
+
+def _digest(p: Path) -> str:
+    """sha256 of the file, and of its corrections journal when there is one."""
+    from finterm.feed.labels import journal_path
+
+    parts = [sha256_file(f) for f in (p, journal_path(p)) if f.is_file()]
+    return parts[0] if len(parts) == 1 else hashlib.sha256("+".join(parts).encode()).hexdigest()
+
+
 def load_extra(path: str | Path, task: str, labels: list[str], valid: Split, *, holdout: float = HOLDOUT,
                weight: float = WEIGHT, seed: int = 0) -> Extra:
     """Read the corrections for `task` from `path` and split them (see the module docstring)."""
@@ -64,7 +83,7 @@ def load_extra(path: str | Path, task: str, labels: list[str], valid: Split, *, 
     if not weight > 0:
         raise DataError(f"--extra-weight must be positive, not {weight}")
     p = Path(path).expanduser()
-    df = read_table(p)
+    df = _read_corrections_table(p)
     for col in ("text", "label"):
         if col not in df.columns:
             raise DataError(f"{p} has no column {col!r} (a finterm labels file or a text,label table)")
@@ -96,7 +115,7 @@ def load_extra(path: str | Path, task: str, labels: list[str], valid: Split, *, 
         first = min(kept, key=lambda ty: hashlib.sha256(f"{seed}\x1f{ty[0]}".encode()).digest())
         held_rows = [ty for ty in kept if ty[0] == first[0]]
         train_rows = [ty for ty in kept if ty[0] != first[0]]
-    digest = sha256_file(p)
+    digest = _digest(p)
 
     def split(part: list[tuple[str, int]]) -> Split:
         return Split(path=p, sha256=digest, texts=[t for t, _ in part], labels=np.asarray([y for _, y in part], dtype=np.int64))

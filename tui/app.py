@@ -611,6 +611,11 @@ class FintermApp(App):
 
     def on_unmount(self) -> None:
         self.stop_pipeline()
+        if self._labels is not None:
+            try:
+                self._labels.close()  # fold the corrections journal into the parquet file
+            except Exception:
+                log.exception("closing the labels file")
 
     # -- command palette --------------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

@@ -66,12 +66,12 @@ def labels_path(args, config) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from finterm.feed.config import load_config
-    from finterm.feed.labels import LabelStore, export_labels
+    from finterm.feed.labels import LabelStore, export_labels, journal_path
 
     config = load_config(args.config)
     path = labels_path(args, config)
     if args.export:
-        if not path.is_file():
+        if not path.is_file() and not journal_path(path).is_file():
             raise InputError(f"{path}: no labels file yet (review some tweets first, or give --labels)")
         n = export_labels(path, args.export, args.task)
         _say(f"{n:,} {args.task} labels written to {args.export}")

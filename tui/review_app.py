@@ -37,3 +37,6 @@ class ReviewApp(App):
 
     def get_default_screen(self) -> ReviewScreen:
         return ReviewScreen(self.items, self.store, self.review_task, self.source)
+
+    def on_unmount(self) -> None:
+        self.store.close()  # fold the corrections journal into the parquet file
