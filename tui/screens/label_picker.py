@@ -47,8 +47,11 @@ class LabelPickerScreen(ModalScreen[tuple[str, str] | None]):
     """
 
     def __init__(self, scored: Scored | None = None, tasks: tuple[str, ...] = ("sentiment", "topic"),
-                 current: dict[str, str] | None = None, title: str = "Correct the label") -> None:
+                 current: dict[str, str] | None = None, title: str = "Correct the label",
+                 names: dict[str, list[str]] | None = None) -> None:
         super().__init__()
+        #: Label names per task when no tweet's probabilities carry them (bulk actions).
+        self.names = names or {}
         self.scored = scored
         self.tasks = tasks
         self.current = current or {}
@@ -70,7 +73,7 @@ class LabelPickerScreen(ModalScreen[tuple[str, str] | None]):
             for task in self.tasks:
                 model_label, probs = self._model(task)
                 options.append(Option(Text(TASK_TITLES[task], style="bold underline"), disabled=True))
-                for label in task_labels(task, probs):
+                for label in (task_labels(task, probs) if probs or task not in self.names else self.names[task]):
                     options.append(Option(self._line(task, label, model_label, probs), id=option_id(task, label)))
             yield OptionList(*options, id="label-options")
 

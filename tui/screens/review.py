@@ -160,7 +160,9 @@ class ReviewScreen(Screen):
                 if n:
                     self.notify(f"{choice[1]} on {n:,} tweet{'s' * (n != 1)}", timeout=2, markup=False)
 
-        self.app.push_screen(LabelPickerScreen(one, tasks=(self.review_task,), current=current, title=title), done)
+        names = {self.review_task: self.class_names()}  # the models' own names, for marked rows too
+        self.app.push_screen(LabelPickerScreen(one, tasks=(self.review_task,), current=current, title=title,
+                                               names=names), done)
 
     # -- marks -------------------------------------------------------------------------------
     def action_mark(self) -> None:
