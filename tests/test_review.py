@@ -183,3 +183,21 @@ async def test_a_correction_made_earlier_shows_and_counts(scored, tmp_path):
         await pilot.pause()
         assert "reviewed 1 / 180" in progress_text(app)
         assert screen(app).label_of(5) == "Bearish"
+
+
+async def test_the_whole_tweet_under_the_cursor_is_shown_below_the_list(scored, tmp_path):
+    app = ReviewApp(scored, LabelStore(tmp_path / "labels.parquet"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        rs = screen(app)
+        table = rs.query_one(ReviewTable)
+        from textual.widgets import Static
+
+        from finterm.tui.render import safe
+
+        for _ in range(3):
+            sc = scored[table.cursor_index()]
+            text = str(rs.query_one("#review-detail", Static).render())
+            assert safe(sc.tweet.text) in text and f"{sc.tweet.created_at:%Y-%m-%d %H:%M}" in text
+            await pilot.press("down")
+            await pilot.pause()

@@ -13,7 +13,7 @@ import logging
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import DataTable, Footer, Static
 
 from finterm.engine.records import Scored
 from finterm.feed.labels import TASKS, LabelStore, correction_for, task_view
@@ -67,11 +67,33 @@ class ReviewScreen(Screen):
     def compose(self) -> ComposeResult:
         yield ReviewProgress(id="review-progress")
         yield ReviewTable(id="review-table")
+        yield Static(id="review-detail")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self._reorder()
         self.query_one(ReviewTable).focus()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """The whole tweet under the cursor, wrapped, with what each model said: the table's
+        Tweet column can only show the start of it."""
+        from rich.text import Text
+
+        detail = self.query_one("#review-detail", Static)
+        try:
+            sc = self.items[int(event.row_key.value)]
+        except (TypeError, ValueError, IndexError):
+            detail.update("")
+            return
+        t = sc.tweet
+        line = Text()
+        line.append(f"@{safe(t.author, 40)}" if t.author else "", style="bold")
+        if t.created_at is not None:
+            line.append(f"  {t.created_at:%Y-%m-%d %H:%M} UTC", style="dim")
+        line.append(f"  model: {safe(sc.sentiment, 24)} {sc.sentiment_score:.0%} · {safe(sc.topic, 40)} {sc.topic_score:.0%}", style="dim")
+        line.append("\n")
+        line.append(safe(t.text, 600))
+        detail.update(line)
 
     # -- state -> screen ---------------------------------------------------------------------
     def label_of(self, i: int) -> str | None:

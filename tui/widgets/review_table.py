@@ -54,7 +54,7 @@ class ReviewTable(DataTable):
             self._class_text(task, model),
             Text(f"{score:.0%}", justify="right"),
             Text(safe(" ".join("$" + t for t in sc.tweet.tickers), 24)),
-            Text(safe(sc.tweet.text, 240), no_wrap=True, overflow="ellipsis"),
+            Text(safe(sc.tweet.text, 90), no_wrap=True, overflow="ellipsis"),  # whole text: #review-detail
         ]
 
     def show(self, rows: list[tuple[int, Scored, str | None, bool]], task: str) -> None:
