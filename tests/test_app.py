@@ -542,3 +542,40 @@ async def test_status_bar_names_engine_and_both_models(tmp_path, width):
         line2 = console.export_text().splitlines()[1]
         assert "onnxruntime · sentiment+topic minilm-sparse-int8" in line2, line2
         assert "filters" in line2 and "window" in line2
+
+
+async def test_live_x_stream_in_the_ui_scores_every_tweet_once(tmp_path):
+    """The real tweepy client against the local X server, through the real Pipeline into the UI:
+    a garbled line, a dropped connection and tweets resent after the reconnect; each tweet once."""
+    from finterm.engine.classifier import Classifier
+    from finterm.feed.pipeline import Pipeline
+    from finterm.feed.sources.xstream import XStreamSource
+    from tests.modelkit import make_sentiment_folder, make_topic_folder
+    from tests.test_xstream import TOKEN, fast_settings
+    from tests.xserver import Stream, XServer, drop, garbled, hold, tweet
+
+    clf = Classifier(make_sentiment_folder(tmp_path / "s"), make_topic_folder(tmp_path / "t"), engine="onnxruntime")
+    script = [Stream([tweet(1), tweet(2), garbled(), tweet(3), drop()]),
+              Stream([tweet(2), tweet(3), tweet(4), tweet(5), hold()])]  # 2 and 3 resent
+    with XServer(token=TOKEN, stream_script=script) as server:
+        for i, text in enumerate(["$AAPL beats earnings, shares up", "$TSLA falls on delivery miss",
+                                  "Fed meeting today $AAPL", "$TSLA rally", "$AAPL $TSLA both down"], 1):
+            server.publish(i, text, username=f"user{i}")
+        pipe = Pipeline(XStreamSource(fast_settings(server)), clf, batch_size=8, max_wait_ms=10)
+        app = make_app(pipeline=pipe, drain_interval=0.05, panel_interval=0.1)
+        async with app.run_test(size=SIZE) as pilot:
+            for _ in range(300):
+                await pilot.pause(0.05)
+                if app.aggregator.seen >= 5:
+                    break
+            await pilot.pause(0.3)  # a resent tweet, if it slipped through, would show by now
+            app.refresh_now()
+            assert app.aggregator.seen == 5
+            ids = [s.tweet.id for s in feed_items(app)]
+            assert sorted(ids) == ["1", "2", "3", "4", "5"]
+            info = app.status_info()
+            assert info.kind == "x" and info.state == "live"
+            assert TOKEN not in info.source + info.detail
+            await pilot.press("q")
+        assert pipe.stopping
+        pipe.join(timeout=10)
