@@ -146,7 +146,8 @@ def test_run_with_extra_corrections_reports_before_and_after(tiny_run, capsys):
                             for i, (lab, word) in enumerate([("Bullish", "tendies"), ("Bearish", "rekt"),
                                                              ("Neutral", "meh")] * 4)])
     assert main(["run", "--task", "sentiment", "--extra", str(root / "nothing.parquet"), "--train", str(root / "train.csv"),
-                 "--valid", str(root / "valid.csv"), "--run-dir", str(root / "runs-x")]) == 1
+                 "--valid", str(root / "valid.csv"), "--run-dir", str(root / "runs-x"),
+                 "--backbone", str(root / "backbone")]) == 1
     assert "nothing.parquet" in capsys.readouterr().err
     new = root / "model-extra"
     rc = main(["run", "--task", "sentiment", "--train", str(root / "train.csv"), "--valid", str(root / "valid.csv"),
