@@ -173,6 +173,8 @@ def test_no_credentials_says_how_to_get_going(finterm, model_args):
     (["--demo", "--batch-size", "0"], "--batch-size"),
     (["--replay", "x.csv", "--demo"], "not allowed"),
     (["--record", "out.csv", "--demo", "--limit", "1"], ".parquet"),
+    (["--replay", "x.csv", "--limit", "5"], "go with --demo, not --replay"),
+    (["--speed", "10"], "--speed goes with --replay or --demo"),
 ])
 def test_bad_flags_exit_2(finterm, model_args, args, words):
     r = finterm(*args, "--headless", *model_args)

@@ -189,6 +189,8 @@ def _setup_logging(log_file: str | None) -> Path | None:
 def make_source(args, config, speed):
     """The source the flags ask for; input errors surface here, before any model loads."""
     if args.replay:
+        if args.limit or args.seed is not None or args.rate:
+            raise InputError("--seed, --rate and --limit go with --demo, not --replay")
         from finterm.feed.sources.replay import ReplaySource
 
         def warn(msg: str) -> None:
@@ -202,6 +204,8 @@ def make_source(args, config, speed):
         return DemoSource(seed=config.demo.seed, rate=config.demo.rate, limit=args.limit, speed=speed)
     if args.limit or args.seed is not None or args.rate:
         raise InputError("--seed, --rate and --limit go with --demo")
+    if speed != 1.0:
+        raise InputError("--speed goes with --replay or --demo; the live feed runs at the pace of the world")
     token = os.environ.get("X_BEARER_TOKEN") or config.x.bearer_token
     if not token:
         raise ConfigError(NO_CREDENTIALS)
