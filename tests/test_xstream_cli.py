@@ -23,12 +23,27 @@ pytestmark = pytest.mark.slow
 TOKEN = "AAAAAAAAAAAAAAAAAAAAA-e2e-s3cr3t-t0k3n"
 
 
-def read_lines(stream, out: list, done: threading.Event) -> None:
+def read_lines(stream, out: list) -> None:
     for raw in iter(stream.readline, b""):
         out.append(raw)
-        if len(out) >= 5:
-            done.set()
-    done.set()
+
+
+def run_live(args, cwd, env, lines: int, linger: float):
+    """Run finterm until `lines` lines are out (or 120 s), `linger` seconds more, then SIGTERM it."""
+    proc = popen_finterm(args, cwd, env)
+    got: list[bytes] = []
+    threading.Thread(target=read_lines, args=(proc.stdout, got), daemon=True).start()
+    try:
+        deadline = time.monotonic() + 120
+        while len(got) < lines and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        time.sleep(linger)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc, got, proc.stderr.read().decode()
 
 
 def test_headless_live_stream_scores_and_records_every_tweet_once(tmp_path, cli_env, model_args):
@@ -44,19 +59,9 @@ def test_headless_live_stream_scores_and_records_every_tweet_once(tmp_path, cli_
         config.write_text("watchlist: [AAPL, TSLA]\n")
         record = tmp_path / "live.parquet"
         env = dict(cli_env, X_BEARER_TOKEN=TOKEN, FINTERM_X_API_BASE=server.base_url)
-        proc = popen_finterm(["--headless", "--config", config, "--record", record, *model_args], tmp_path, env)
-        got: list[bytes] = []
-        done = threading.Event()
-        threading.Thread(target=read_lines, args=(proc.stdout, got, done), daemon=True).start()
-        try:
-            done.wait(120)
-            time.sleep(0.2)  # a sixth line, if there were one, would show up by now
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-        err = proc.stderr.read().decode()
+        # a sixth line, if there were one, would show up within the linger
+        proc, got, err = run_live(["--headless", "--config", config, "--record", record, *model_args],
+                                  tmp_path, env, lines=5, linger=0.2)
 
     assert proc.returncode == 0, err
     assert "Traceback" not in err
@@ -84,21 +89,8 @@ def test_headless_says_once_on_stderr_that_it_polls_when_the_stream_is_forbidden
         config = tmp_path / "config.yaml"
         config.write_text("watchlist: [AAPL]\nx:\n  poll_interval_s: 0.2\n")
         env = dict(cli_env, X_BEARER_TOKEN=TOKEN, FINTERM_X_API_BASE=server.base_url)
-        proc = popen_finterm(["--headless", "--config", config, *model_args], tmp_path, env)
-        got: list[bytes] = []
-        done = threading.Event()
-        threading.Thread(target=read_lines, args=(proc.stdout, got, done), daemon=True).start()
-        try:
-            deadline = time.monotonic() + 120
-            while len(got) < 3 and time.monotonic() < deadline:
-                time.sleep(0.1)
-            time.sleep(1.0)  # a few more polls, which must not repeat the notice
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-        err = proc.stderr.read().decode()
+        # the linger lets a few more polls run, which must not repeat the notice
+        proc, got, err = run_live(["--headless", "--config", config, *model_args], tmp_path, env, lines=3, linger=1.0)
     assert proc.returncode == 0, err
     assert [json.loads(x)["id"] for x in got] == ["1", "2", "3"]
     assert err.count("finterm: polling") == 1 and "access level" in err, err
