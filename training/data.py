@@ -32,7 +32,7 @@ TOPIC_LABELS = [
 #: Per task: default files inside the data folder, label names (id order), max tokens.
 TASKS = {
     "sentiment": {"train": "sent_train.csv", "valid": "sent_valid.csv", "labels": SENTIMENT_LABELS, "max_length": 64},
-    "topic": {"train": "topic_train.csv", "valid": "topic_valid.csv", "labels": TOPIC_LABELS, "max_length": 64},
+    "topic": {"train": "topic_train.csv", "valid": "topic_valid.csv", "labels": TOPIC_LABELS, "max_length": 96},
 }
 
 
