@@ -17,7 +17,7 @@ from .errors import ModelError
 from .model_folder import ModelFolder, default_model_dir
 from .normalize import model_text
 from .records import Scored, Tweet
-from .tokenization import BatchTokenizer
+from .tokenization import BatchTokenizer, choose_length
 
 DEFAULT_BUCKETS = (32, 64, 128)
 #: Scores of this many recent distinct texts are kept: retweets and copied headlines are
@@ -42,9 +42,14 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def row_buckets(batch_size: int) -> tuple[int, ...]:
-    """Batch sizes DeepSparse compiles for: a partial batch is padded to the next one."""
-    sizes = {b for b in (1, 4, 16, 64) if b < batch_size} | {batch_size}
-    return tuple(sorted(sizes))
+    """Batch sizes DeepSparse compiles for: one tweet alone, else a batch padded to the full size.
+
+    Every shape costs a compile of 1.5-3 s on two cores, competing with scoring, and ~50 MB:
+    with 1/4/16 rows x 3 lengths x 2 models, a 2,733-tweet replay spent most of its run
+    compiling (bench: 112 tweets/s end to end against 488 once compiled). Padding 2-15 tweets
+    to 16 costs a few ms on DeepSparse; a shape fewer per length saves seconds.
+    """
+    return (1, batch_size) if batch_size > 1 else (1,)
 
 
 @dataclass
@@ -144,14 +149,20 @@ class Classifier:
             return f"{self.engine_name} · {'+'.join(h.task for h in self._heads)} {names[0]}"
         return f"{self.engine_name} · " + " · ".join(f"{h.task} {n}" for h, n in zip(self._heads, names))
 
-    def _rows_for(self, head: _Head, n: int) -> int:
+    def _rows_for(self, head: _Head, n: int, seq: int | None = None) -> int:
         if head.model.fixed_batch:
             return head.model.fixed_batch
         if self.engine_name == "deepsparse":
-            return next(r for r in self._rows if r >= n)
+            fits = [r for r in self._rows if r >= n]
+            if seq is not None:  # a shape compiled already beats a smaller one still to compile
+                ready = set(head.backend.compiled_shapes())
+                for r in fits:
+                    if (r, seq) in ready:
+                        return r
+            return fits[0]
         return n
 
-    def warmup(self, lengths: tuple[int, ...] = (32,), wait: bool = False) -> None:
+    def warmup(self, lengths: tuple[int, ...] = (32,), wait: bool = False, rows: tuple[int, ...] | None = None) -> None:
         """Get the common shapes ready so the first tweets are not slowed by compiling.
 
         ONNX Runtime: one run per shape. DeepSparse: by default the compiles go to a
@@ -159,17 +170,18 @@ class Classifier:
         shape are scored by ONNX Runtime on the same model file (`wait=True`: compile now).
         """
         sample = [Tweet(id="warmup", created_at=None, author="", text="$SPY warm up")]  # type: ignore[arg-type]
+        want = rows or (self.batch_size, 1)  # full batches first: a replay or a burst needs them first
         for head in self._heads:
-            shapes = [(rows, head.model.fixed_seq or seq) for seq in lengths
-                      for rows in dict.fromkeys((self._rows_for(head, 1), self._rows_for(head, self.batch_size)))]
+            seqs = dict.fromkeys(head.model.fixed_seq or min(seq, head.model.max_length) for seq in lengths)
+            shapes = [(r, seq) for seq in seqs for r in dict.fromkeys(self._rows_for(head, n) for n in want)]
             if self.engine_name == "deepsparse" and not wait:
                 head.backend.compile_in_background(shapes)
                 bridge = head.backend._bridge
-                for rows, seq in shapes[:1]:  # ONNX Runtime's first run allocates: do it now
-                    _checked(head, bridge.run(head.tokenizer.encode([t.text for t in sample], seq_len=seq, rows=rows)))
+                for n, seq in shapes[:1]:  # ONNX Runtime's first run allocates: do it now
+                    _checked(head, bridge.run(head.tokenizer.encode([t.text for t in sample], seq_len=seq, rows=n)))
                 continue
-            for rows, seq in shapes:
-                enc = head.tokenizer.encode([t.text for t in sample], seq_len=seq, rows=rows)
+            for n, seq in shapes:
+                enc = head.tokenizer.encode([t.text for t in sample], seq_len=seq, rows=n)
                 _checked(head, head.backend.run(enc))
 
     def wait_ready(self, timeout: float | None = None) -> bool:
@@ -191,8 +203,10 @@ class Classifier:
         for i in range(0, len(order), step):
             idx = order[i : i + step]
             batch = [seqs[j] for j in idx]
-            seq_len = head.model.fixed_seq or (min(max(map(len, batch)), head.model.max_length) if exact else None)
-            enc = head.tokenizer.pad(batch, seq_len=seq_len, rows=self._rows_for(head, len(idx)))
+            longest = max(map(len, batch))
+            seq_len = head.model.fixed_seq or (min(longest, head.model.max_length) if exact else
+                                               choose_length(longest, head.tokenizer.buckets, head.model.max_length))
+            enc = head.tokenizer.pad(batch, seq_len=seq_len, rows=self._rows_for(head, len(idx), seq_len))
             logits = _checked(head, head.backend.run(enc))[: len(idx)]
             probs[idx] = softmax(logits)
         return probs
