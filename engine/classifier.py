@@ -159,6 +159,10 @@ class Classifier:
                 for r in fits:
                     if (r, seq) in ready:
                         return r
+                if getattr(head.backend, "background", False):
+                    # compiling in the background: ask for the full batch (queued by warmup),
+                    # not a new 1-row shape that would jump the queue and delay it
+                    return fits[-1]
             return fits[0]
         return n
 

@@ -241,8 +241,9 @@ def make_classifier(config, compile_first: bool = False):
     if compile_first:  # only full batches matter; other shapes compile when needed, in the background
         clf.warmup(lengths=(32, 64, 128), rows=(config.batching.batch_size,), wait=True)
         clf.warmup(lengths=(32, 64), rows=(config.batching.batch_size,))
-    else:
-        clf.warmup(lengths=(32, 64))  # the common shapes (most tweets fit 64 tokens), in the background
+    else:  # full batches of the common lengths, in the background; a lone tweet then pads to a
+        # compiled full batch (a few ms) rather than wait on more compiles in the start-up window
+        clf.warmup(lengths=(32, 64), rows=(config.batching.batch_size,))
     log.info("classifier: %s", clf.describe())
     return clf
 
