@@ -178,6 +178,10 @@ class DeepSparseBackend:
     def compiled_shapes(self) -> list[tuple[int, int]]:
         return sorted(self._engines)
 
+    def failure(self, shape: tuple[int, int]) -> str | None:
+        """Why DeepSparse could not compile `shape` (that shape then runs on ONNX Runtime)."""
+        return self._failed.get(shape)
+
     @property
     def background(self) -> bool:
         return self._bridge is not None

@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from .backends import BACKENDS, Progress, deepsparse_context, resolve_engine
-from .errors import ModelError
+from .errors import EngineError, ModelError
 from .model_folder import ModelFolder, default_model_dir
 from .normalize import model_text
 from .records import Scored, Tweet
@@ -169,17 +169,20 @@ class Classifier:
     def warmup(self, lengths: tuple[int, ...] = (32,), wait: bool = False, rows: tuple[int, ...] | None = None) -> None:
         """Get the common shapes ready so the first tweets are not slowed by compiling.
 
-        ONNX Runtime: one run per shape. DeepSparse: by default the compiles go to a
-        background thread and return at once; until a shape is compiled, batches of that
-        shape are scored by ONNX Runtime on the same model file (`wait=True`: compile now).
+        ONNX Runtime: one run per shape. DeepSparse: the compiles go to a background thread;
+        until a shape is compiled, batches of that shape are scored by ONNX Runtime on the same
+        model file. By default this returns at once; `wait=True` returns when these shapes are
+        compiled (EngineError if one cannot be), other shapes still compiling when first needed.
         """
         sample = [Tweet(id="warmup", created_at=None, author="", text="$SPY warm up")]  # type: ignore[arg-type]
         want = rows or (self.batch_size, 1)  # full batches first: a replay or a burst needs them first
+        queued: list[tuple[_Head, list[tuple[int, int]]]] = []
         for head in self._heads:
             seqs = dict.fromkeys(head.model.fixed_seq or min(seq, head.model.max_length) for seq in lengths)
             shapes = [(r, seq) for seq in seqs for r in dict.fromkeys(self._rows_for(head, n) for n in want)]
-            if self.engine_name == "deepsparse" and not wait:
+            if self.engine_name == "deepsparse":
                 head.backend.compile_in_background(shapes)
+                queued.append((head, shapes))
                 bridge = head.backend._bridge
                 for n, seq in shapes[:1]:  # ONNX Runtime's first run allocates: do it now
                     _checked(head, bridge.run(head.tokenizer.encode([t.text for t in sample], seq_len=seq, rows=n)))
@@ -187,6 +190,12 @@ class Classifier:
             for n, seq in shapes:
                 enc = head.tokenizer.encode([t.text for t in sample], seq_len=seq, rows=n)
                 _checked(head, head.backend.run(enc))
+        if wait and queued:
+            self.wait_ready()
+            for head, shapes in queued:
+                failed = [why for s in shapes if (why := head.backend.failure(s))]
+                if failed:
+                    raise EngineError(failed[0])
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Wait for background compiles (DeepSparse after warmup()); True when all are done."""

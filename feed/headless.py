@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import signal
 import sys
 import threading
+import time
 from typing import BinaryIO, TextIO
 
 from finterm.engine.records import Scored
 
+from .events import SourceStatus
 from .pipeline import Pipeline
 
 log = logging.getLogger("finterm.feed.headless")
@@ -95,11 +98,6 @@ class StatusNotices:
         self.last: tuple[str, str] | None = None
 
     def drain(self, events) -> None:
-        import queue
-        import time as _time
-
-        from .events import SourceStatus
-
         while True:
             try:
                 ev = events.get_nowait()
@@ -115,7 +113,7 @@ class StatusNotices:
                 continue
             line = f"finterm: {ev.state}" + (f": {ev.detail}" if ev.detail else "")
             if ev.state == "reconnecting" and ev.next_retry_at:
-                line += f" (next try in {max(0.0, ev.next_retry_at - _time.time()):.0f} s)"
+                line += f" (next try in {max(0.0, ev.next_retry_at - time.time()):.0f} s)"
             try:
                 self.err.write(line + "\n")
                 self.err.flush()

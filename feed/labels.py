@@ -176,14 +176,18 @@ def _read_journal(path: Path) -> list[Correction]:
     return out
 
 
-def read_corrections(path: str | Path) -> dict[tuple[str, str], Correction]:
-    """Every correction on disk, the latest per (id, task): parquet rows, then the journal over them."""
-    p = Path(path).expanduser()
-    merged: dict[tuple[str, str], Correction] = {}
-    for c in (*_read_parquet(p), *_read_journal(p)):
+def _fold(merged: dict[tuple[str, str], Correction], rows: Iterable[Correction]) -> dict[tuple[str, str], Correction]:
+    """Lay `rows` over `merged` in order, the latest per (id, task); returns `merged`."""
+    for c in rows:
         merged.pop(c.key, None)  # a replaced row moves to the end: the file keeps correction order
         merged[c.key] = c
     return merged
+
+
+def read_corrections(path: str | Path) -> dict[tuple[str, str], Correction]:
+    """Every correction on disk, the latest per (id, task): parquet rows, then the journal over them."""
+    p = Path(path).expanduser()
+    return _fold({}, (*_read_parquet(p), *_read_journal(p)))
 
 
 def to_frame(corrections: Iterable[Correction]):
@@ -278,14 +282,10 @@ class LabelStore:
         the journal over them, which holds this and other processes' latest rows."""
         stamp = _stamp(self.path)
         if stamp != self._base_stamp:
-            self._base = {c.key: c for c in _read_parquet(self.path)}
+            self._base = _fold({}, _read_parquet(self.path))
             self._base_stamp = stamp
-        merged = dict(self._base)
         journal = _read_journal(self.path)
-        for c in journal:
-            merged.pop(c.key, None)  # a replaced row moves to the end: the file keeps correction order
-            merged[c.key] = c
-        self._rows, self._journal_rows = merged, len(journal)
+        self._rows, self._journal_rows = _fold(dict(self._base), journal), len(journal)
 
     def __len__(self) -> int:
         return len(self._rows)

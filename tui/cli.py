@@ -223,9 +223,9 @@ def make_classifier(config, compile_first: bool = False):
 
     DeepSparse compiles one engine per shape (1.5-3 s each here). By default they compile in
     the background and ONNX Runtime scores meanwhile, so the first tweet shows within a second;
-    with `compile_first` the full-batch shapes are compiled before scoring starts, which
-    roughly doubles a 2,733-tweet replay's rate (ONNX Runtime runs these int8 files at a
-    quarter of DeepSparse's speed) for a few seconds more before the first line.
+    with `compile_first` the full-batch shapes are compiled before scoring starts, which took a
+    2,733-tweet replay from ~112 to ~490 tweets/s (ONNX Runtime runs these int8 files at a
+    quarter of DeepSparse's speed) for ~6 s more before the first line (BENCHMARKS.md).
     """
     from finterm.engine.classifier import Classifier
 
@@ -238,12 +238,10 @@ def make_classifier(config, compile_first: bool = False):
 
     clf = Classifier(config.models.sentiment, config.models.topic, engine=config.engine,
                      batch_size=config.batching.batch_size, on_progress=progress)
-    if compile_first:  # only full batches matter; other shapes compile when needed, in the background
-        clf.warmup(lengths=(32, 64, 128), rows=(config.batching.batch_size,), wait=True)
-        clf.warmup(lengths=(32, 64), rows=(config.batching.batch_size,))
-    else:  # full batches of the common lengths, in the background; a lone tweet then pads to a
-        # compiled full batch (a few ms) rather than wait on more compiles in the start-up window
-        clf.warmup(lengths=(32, 64), rows=(config.batching.batch_size,))
+    # Full batches only: a lone tweet pads to a compiled full batch (a few ms) rather than wait
+    # on more compiles; batch scoring compiles every length first, the rest compiles meanwhile.
+    lengths = (32, 64, 128) if compile_first else (32, 64)
+    clf.warmup(lengths=lengths, rows=(config.batching.batch_size,), wait=compile_first)
     log.info("classifier: %s", clf.describe())
     return clf
 

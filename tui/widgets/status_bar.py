@@ -58,6 +58,15 @@ def speed_label(speed: float | None) -> str:
     return f"×{speed:g}"
 
 
+def _line(left: Text, right: Text, right_max: int) -> Table:
+    """One status line: `left` takes what `right` (at most `right_max` cells) leaves."""
+    grid = Table.grid(expand=True, padding=(0, 1))
+    grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+    grid.add_column(no_wrap=True, overflow="ellipsis", justify="right", max_width=right_max)
+    grid.add_row(left, right)
+    return grid
+
+
 class StatusBar(Widget):
     DEFAULT_CSS = """
     StatusBar { height: 2; }
@@ -158,13 +167,5 @@ class StatusBar(Widget):
 
         # One grid a line, so the engine and models on line 2 may use what the filters leave.
         width = self.size.width
-        line1 = Table.grid(expand=True, padding=(0, 1))
-        line1.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
-        line1.add_column(no_wrap=True, overflow="ellipsis", justify="right", max_width=max(40, width // 2))
-        line1.add_row(src, right1)
-        line2 = Table.grid(expand=True, padding=(0, 1))
-        line2.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
         room = width - left2.cell_len - 2 if not i.error else width // 2
-        line2.add_column(no_wrap=True, overflow="ellipsis", justify="right", max_width=max(40, room))
-        line2.add_row(left2, right2)
-        return Group(line1, line2)
+        return Group(_line(src, right1, max(40, width // 2)), _line(left2, right2, max(40, room)))
