@@ -46,7 +46,8 @@ def row_buckets(batch_size: int) -> tuple[int, ...]:
 
     Every shape costs a compile of 1.5-3 s on two cores, competing with scoring, and ~50 MB:
     with 1/4/16 rows x 3 lengths x 2 models, a 2,733-tweet replay spent most of its run
-    compiling (bench: 112 tweets/s end to end against 488 once compiled). Padding 2-15 tweets
+    compiling (bench/e2e.py: 112 tweets/s end to end, ~487 with the shapes cut and compiled
+    first; BENCHMARKS.md). Padding 2-15 tweets
     to 16 costs a few ms on DeepSparse; a shape fewer per length saves seconds.
     """
     return (1, batch_size) if batch_size > 1 else (1,)
