@@ -3,9 +3,13 @@
 DeepSparse compiles one engine per (batch, sequence) shape; they are built on first use
 (with a progress line) and cached. ONNX Runtime takes any shape the graph allows.
 
-A compile takes seconds. After `DeepSparseBackend.compile_in_background()` (what
-`Classifier.warmup()` turns on) a shape that is not compiled yet is scored by ONNX Runtime
-on the same model file while a worker thread compiles it, so no tweet waits for a compile.
+A compile takes 1-2 s on one core (it releases the GIL). After
+`DeepSparseBackend.compile_in_background()` (what `Classifier.warmup()` turns on) a worker
+thread compiles queued shapes. Live feeds (`bridge="always"`) are scored by ONNX Runtime on
+the same model file, on the core the compile leaves free, until no compile is left, so no
+tweet waits for one. Batch scoring (`bridge="first"`) has ONNX Runtime score only until the
+first engine is ready, then a batch waits for its shape: ONNX Runtime runs these int8 files
+at a quarter of DeepSparse's speed.
 """
 
 from __future__ import annotations
@@ -28,9 +32,6 @@ from .tokenization import Encoded
 
 Progress = Callable[[str], None]
 
-#: One DeepSparse compile at a time in this process: compiles are CPU-heavy, and a second
-#: one running beside the first would take the core that keeps scoring tweets.
-_COMPILE_LOCK = threading.Lock()
 #: Backends with a compile worker, so the process can let a running compile finish before it
 #: exits (ending the interpreter under a compile in progress aborts the process).
 _WORKERS: "list[DeepSparseBackend]" = []
@@ -143,18 +144,58 @@ class OrtBackend:
         return self._session.run(None, enc.feeds(self._names, self._dtypes))[0]
 
 
+def _trimmed(enc: Encoded) -> Encoded:
+    """The real rows and tokens of a padded batch (ONNX Runtime takes any shape: padding is waste)."""
+    n = max(1, enc.n)
+    length = max(1, int(enc.attention_mask[:n].sum(axis=1).max()))
+    return Encoded(enc.input_ids[:n, :length], enc.attention_mask[:n, :length], enc.token_type_ids[:n, :length], n)
+
+
+#: How batches are scored while their DeepSparse shape compiles (see compile_in_background).
+BRIDGE_MODES = ("always", "first", "never")
+
+
+class CompileGate:
+    """The DeepSparse compiles of one classifier's backends: how many may run at once, and
+    whether any is queued or running. Live scoring stays off DeepSparse meanwhile: its
+    threads would fight the compile for a core (arrival-to-scored p99 ~0.9 s at 50 tweets/s
+    while compiling, ~60 ms after; bench/e2e.py), so ONNX Runtime scores on the free core."""
+
+    def __init__(self, jobs: int = 1):
+        self._slots = threading.Semaphore(max(1, int(jobs)))
+        self._backends: list[DeepSparseBackend] = []
+
+    def __enter__(self):
+        self._slots.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._slots.release()
+
+    def register(self, backend: "DeepSparseBackend") -> None:
+        self._backends.append(backend)
+
+    def busy(self) -> bool:
+        return any(b.busy() for b in self._backends)
+
+
 class DeepSparseBackend:
     name = "deepsparse"
 
     def __init__(self, model: ModelFolder, threads: int = 0, progress: Progress | None = None,
-                 context: object | None = None):
+                 context: object | None = None, compile_gate: CompileGate | None = None):
         reason = deepsparse_unavailable_reason()
         if reason:
             raise EngineError(reason)
         self._ds = _import_deepsparse()
         self._model = model
         self._threads = threads or None
-        self._ort_threads = threads
+        # ONNX Runtime scores beside a compile that holds one core: on every core it would
+        # spin against the compile (batch p99 ~330 ms at 50 tweets/s; bench/e2e.py).
+        self._ort_threads = threads or max(1, (os.cpu_count() or 2) - 1)
+        #: How many compiles may run at once, shared by the backends of one classifier.
+        self._gate = compile_gate or CompileGate(1)
+        self._gate.register(self)
         #: A deepsparse Context shared by engines that run at the same time (one stream each).
         self._context = context
         self._progress = progress
@@ -164,6 +205,8 @@ class DeepSparseBackend:
         #: Seconds each compile took, by shape (for benchmarks and the log).
         self.compile_seconds: dict[tuple[int, int], float] = {}
         # Background compiling (off until compile_in_background()):
+        self._background = False
+        self._bridge_mode = "never"
         self._bridge: OrtBackend | None = None
         self._cv = threading.Condition()
         self._pending: list[tuple[int, int]] = []
@@ -184,12 +227,29 @@ class DeepSparseBackend:
 
     @property
     def background(self) -> bool:
-        return self._bridge is not None
+        return self._background
 
-    def compile_in_background(self, shapes=()) -> None:
-        """From now on, a shape not compiled yet runs on ONNX Runtime meanwhile; compile `shapes` first."""
+    def bridging_now(self) -> bool:
+        """True while batches go to ONNX Runtime (compiles queued or running, with `bridge`)."""
+        return self._bridge_mode == "always" and self._gate.busy()
+
+    def ort(self) -> OrtBackend:
+        """ONNX Runtime on this model file: the bridge while compiling, and for shapes DeepSparse refuses."""
         if self._bridge is None:
             self._bridge = OrtBackend(self._model, threads=self._ort_threads)
+        return self._bridge
+
+    def compile_in_background(self, shapes=(), bridge: str = "always") -> None:
+        """Compile `shapes` on a worker thread, in order. Meanwhile a batch whose shape is not
+        compiled yet is scored by ONNX Runtime (`bridge`: "always"), or by ONNX Runtime until
+        this model has its first engine and then waits for its shape ("first": batch scoring,
+        a first line in about a second), or always waits ("never")."""
+        if bridge not in BRIDGE_MODES:
+            raise ValueError(f"bridge must be one of {', '.join(BRIDGE_MODES)}")
+        self._background = True
+        self._bridge_mode = bridge
+        if bridge != "never":
+            self.ort()
         for rows, seq in shapes:
             self._request((rows, seq))
 
@@ -238,14 +298,7 @@ class DeepSparseBackend:
                 key = self._pending.pop(0)
                 self._compiling = key
             try:
-                with _COMPILE_LOCK:
-                    self.engine_for(*key)
-            except EngineError as exc:  # that shape stays on ONNX Runtime
-                self._failed[key] = exc.message
-                if self._progress:
-                    self._progress(f"{exc.message}; ONNX Runtime scores that shape")
-            except Exception as exc:  # noqa: BLE001 - never let the worker die silently
-                self._failed[key] = f"{exc.__class__.__name__}: {exc}"
+                self._compile(key)
             finally:
                 with self._cv:
                     self._compiling = None
@@ -253,6 +306,34 @@ class DeepSparseBackend:
                         with self._proto_lock:
                             self._proto = None  # the parsed model is only needed to compile
                     self._cv.notify_all()
+
+    def _compile(self, key: tuple[int, int]):
+        """Compile one shape under the gate; a failure is recorded (ONNX Runtime scores that shape)."""
+        try:
+            with self._gate:
+                return self.engine_for(*key)
+        except EngineError as exc:
+            self._failed[key] = exc.message
+            if self._progress:
+                self._progress(f"{exc.message}; ONNX Runtime scores that shape")
+        except Exception as exc:  # noqa: BLE001 - never let a worker die silently
+            self._failed[key] = f"{exc.__class__.__name__}: {exc}"
+        return None
+
+    def _wait_for(self, key: tuple[int, int]):
+        """The engine for `key` once compiled: wait for the worker if it has the shape queued
+        (moved to the front), else compile it here. None if DeepSparse cannot compile it."""
+        with self._cv:
+            if key in self._pending:
+                self._pending.remove(key)
+                self._pending.insert(0, key)
+                self._cv.notify_all()
+            queued = key in self._pending or key == self._compiling
+            while queued and key not in self._engines and key not in self._failed:
+                self._cv.wait()
+        if not queued:
+            self._compile(key)
+        return self._engines.get(key)
 
     def engine_for(self, rows: int, seq: int):
         key = (rows, seq)
@@ -304,17 +385,34 @@ class DeepSparseBackend:
         key = enc.shape
         eng = self._engines.get(key)
         self.batches += 1
-        if eng is None:
-            if self._bridge is not None and key not in self._failed:
+        if self._bridge_mode == "always":  # ONNX Runtime meanwhile, until no compile is left
+            if eng is None and key not in self._failed:
                 self._request(key, urgent=True)
-                self.bridged_batches += 1
-                return self._bridge.run(enc)
-            if self._bridge is not None:  # DeepSparse cannot compile this shape
-                self.bridged_batches += 1
-                return self._bridge.run(enc)
-            eng = self.engine_for(*key)
+            if eng is None or self.bridging_now():
+                return self._on_ort(enc)
+        if self._bridge_mode == "first":
+            if not self._engines:
+                return self._on_ort(enc)
+            if self._bridge is not None and not self._failed:
+                self._bridge = None  # ~100 MB a model; made again if a shape fails to compile
+        if eng is None:
+            if key in self._failed:  # DeepSparse cannot compile this shape
+                return self._on_ort(enc)
+            if not self._background:  # no warm-up: compile now, and say why it fails
+                eng = self.engine_for(*key)
+            else:
+                eng = self._wait_for(key)
+                if eng is None:
+                    return self._on_ort(enc)
         feeds = enc.feeds(self._model.input_names, self._model.input_dtypes)
         return eng.run([feeds[n] for n in self._model.input_names])[0]
+
+
+    def _on_ort(self, enc: Encoded) -> np.ndarray:
+        self.bridged_batches += 1
+        if self._model.fixed_batch or self._model.fixed_seq:
+            return self.ort().run(enc)
+        return self.ort().run(_trimmed(enc))
 
 
 BACKENDS = {"onnxruntime": OrtBackend, "deepsparse": DeepSparseBackend}

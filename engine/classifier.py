@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from .backends import BACKENDS, Progress, deepsparse_context, resolve_engine
+from .backends import BACKENDS, CompileGate, Progress, deepsparse_context, resolve_engine
 from .errors import EngineError, ModelError
 from .model_folder import ModelFolder, default_model_dir
 from .normalize import model_text
@@ -23,6 +23,8 @@ DEFAULT_BUCKETS = (32, 64, 128)
 #: Scores of this many recent distinct texts are kept: retweets and copied headlines are
 #: scored once (the replay file holds 2,733 tweets but 2,241 distinct model texts).
 DEFAULT_CACHE_SIZE = 4096
+#: Up to this share of a full batch, tweets run one by one on DeepSparse's 1-row engine.
+ONE_BY_ONE_SHARE = 0.6
 
 
 def _checked(head, logits) -> np.ndarray:
@@ -76,6 +78,7 @@ class Classifier:
         cache_size: int = DEFAULT_CACHE_SIZE,
         row_sizes: tuple[int, ...] | None = None,
         parallel: bool | None = None,
+        compile_jobs: int = 1,
     ):
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -98,6 +101,10 @@ class Classifier:
         self.parallel = bool(parallel)
         self._pool = None
         extra: dict = {}
+        if self.engine_name == "deepsparse":
+            # Compiles run on one core each (and release the GIL): batch scoring, which waits
+            # for them anyway, runs one per core; live scoring keeps a core free for tweets.
+            extra["compile_gate"] = CompileGate(compile_jobs)
         head_threads = threads
         if self.parallel:
             from concurrent.futures import ThreadPoolExecutor
@@ -167,26 +174,36 @@ class Classifier:
             return fits[0]
         return n
 
-    def warmup(self, lengths: tuple[int, ...] = (32,), wait: bool = False, rows: tuple[int, ...] | None = None) -> None:
+    def _one_by_one(self, head: _Head, n: int, seq: int) -> bool:
+        """On DeepSparse, a few tweets run one at a time rather than padded to a full batch:
+        a 1-row call costs ~1.4 ms a tweet, a 16-row batch ~17 ms whatever it holds (BENCHMARKS.md)."""
+        if self.engine_name != "deepsparse" or head.model.fixed_batch or n < 2 or n > ONE_BY_ONE_SHARE * self.batch_size:
+            return False
+        return (1, seq) in head.backend.compiled_shapes() and not head.backend.bridging_now()
+
+    def warmup(self, lengths: tuple[int, ...] = (32,), wait: bool = False, rows: tuple[int, ...] | None = None,
+               bridge: str = "always") -> None:
         """Get the common shapes ready so the first tweets are not slowed by compiling.
 
-        ONNX Runtime: one run per shape. DeepSparse: the compiles go to a background thread;
-        until a shape is compiled, batches of that shape are scored by ONNX Runtime on the same
-        model file. By default this returns at once; `wait=True` returns when these shapes are
-        compiled (EngineError if one cannot be), other shapes still compiling when first needed.
+        ONNX Runtime: one run per shape. DeepSparse: the compiles go to a background thread,
+        in the order given; until a shape is compiled, batches of that shape are scored by ONNX
+        Runtime on the same model file or wait for it, as `bridge` says
+        (`DeepSparseBackend.compile_in_background`).
+        By default this returns at once; `wait=True` returns when these shapes are compiled
+        (EngineError if one cannot be), other shapes still compiling when first needed.
         """
         sample = [Tweet(id="warmup", created_at=None, author="", text="$SPY warm up")]  # type: ignore[arg-type]
         want = rows or (self.batch_size, 1)  # full batches first: a replay or a burst needs them first
         queued: list[tuple[_Head, list[tuple[int, int]]]] = []
         for head in self._heads:
             seqs = dict.fromkeys(head.model.fixed_seq or min(seq, head.model.max_length) for seq in lengths)
-            shapes = [(r, seq) for seq in seqs for r in dict.fromkeys(self._rows_for(head, n) for n in want)]
+            shapes = [(r, seq) for r in dict.fromkeys(self._rows_for(head, n) for n in want) for seq in seqs]
             if self.engine_name == "deepsparse":
-                head.backend.compile_in_background(shapes)
+                head.backend.compile_in_background(shapes, bridge=bridge)
                 queued.append((head, shapes))
-                bridge = head.backend._bridge
-                for n, seq in shapes[:1]:  # ONNX Runtime's first run allocates: do it now
-                    _checked(head, bridge.run(head.tokenizer.encode([t.text for t in sample], seq_len=seq, rows=n)))
+                if bridge != "never":  # ONNX Runtime's first run allocates: do it now
+                    for n, seq in shapes[:1]:
+                        _checked(head, head.backend.ort().run(head.tokenizer.encode([t.text for t in sample], seq_len=seq, rows=n)))
                 continue
             for n, seq in shapes:
                 enc = head.tokenizer.encode([t.text for t in sample], seq_len=seq, rows=n)
@@ -220,8 +237,12 @@ class Classifier:
             longest = max(map(len, batch))
             seq_len = head.model.fixed_seq or (min(longest, head.model.max_length) if exact else
                                                choose_length(longest, head.tokenizer.buckets, head.model.max_length))
-            enc = head.tokenizer.pad(batch, seq_len=seq_len, rows=self._rows_for(head, len(idx), seq_len))
-            logits = _checked(head, head.backend.run(enc))[: len(idx)]
+            if self._one_by_one(head, len(idx), seq_len):
+                logits = np.concatenate([_checked(head, head.backend.run(head.tokenizer.pad([s], seq_len=seq_len, rows=1)))[:1]
+                                         for s in batch])
+            else:
+                enc = head.tokenizer.pad(batch, seq_len=seq_len, rows=self._rows_for(head, len(idx), seq_len))
+                logits = _checked(head, head.backend.run(enc))[: len(idx)]
             probs[idx] = softmax(logits)
         return probs
 

@@ -54,11 +54,14 @@ class Pipeline:
     """Runs `source` and scoring in two threads; see the module docstring for guarantees."""
 
     def __init__(self, source, classifier, sinks: Sequence[Sink] = (), batch_size: int = 16,
-                 max_wait_ms: float = 50.0, ui_batches: bool = True, queue_size: int | None = None):
+                 max_wait_ms: float = 0.0, ui_batches: bool = True, queue_size: int | None = None,
+                 first_batch_size: int | None = None):
         self.source = source
         self.classifier = classifier
         self.sinks = list(sinks)
         self.batch_size = max(1, int(batch_size))
+        #: The first batch can be smaller, so the first line comes before a big batch is scored.
+        self.first_batch_size = max(1, min(int(first_batch_size or batch_size), self.batch_size))
         self.max_wait_s = max(0.0, float(max_wait_ms)) / 1000.0
         #: For the UI: list[Scored] batches (when ui_batches), SourceStatus, PipelineFailed.
         self.events: queue.Queue = queue.Queue()
@@ -141,9 +144,11 @@ class Pipeline:
 
     def _run_scorer(self) -> None:
         done = False
+        size = self.first_batch_size
         try:
             while True:
-                batch = collect_batch(self._q, self.batch_size, self.max_wait_s)
+                batch = collect_batch(self._q, size, self.max_wait_s)
+                size = self.batch_size
                 done = bool(batch) and batch[-1] is None
                 tweets = [t for t in batch if t is not None]
                 if tweets:

@@ -152,3 +152,81 @@ def test_parallel_heads_score_like_serial_heads(folders, engine):
     a, b = par.score(tweets(texts)), ser.score(tweets(texts))
     assert [(s.sentiment, s.topic) for s in a] == [(s.sentiment, s.topic) for s in b]
     np.testing.assert_allclose([s.topic_score for s in a], [s.topic_score for s in b], atol=1e-4)
+
+
+def spy_ort(backend):
+    """Shapes ONNX Runtime ran for a DeepSparse backend's bridge."""
+    shapes = []
+    ort = backend.ort()
+    run = ort.run
+
+    def spy(enc):
+        shapes.append(enc.shape)
+        return run(enc)
+
+    ort.run = spy
+    return shapes
+
+
+@pytest.mark.skipif(bool(NO_DS), reason=str(NO_DS))
+def test_live_bridge_scores_on_onnxruntime_until_no_compile_is_left_with_real_rows_only(folders):
+    clf = Classifier(*folders, engine="deepsparse", batch_size=16, cache_size=0)
+    clf.warmup(lengths=(32, 64))
+    heads = {h.task: h.backend for h in clf._heads}
+    ort_shapes = spy_ort(heads["sentiment"])
+    texts = ["$AAPL soars up buy", "oil crude falls down sell sell sell"]
+    ref = Classifier(*folders, engine="onnxruntime", cache_size=0).score(tweets(texts))
+    first = clf.score(tweets(texts))
+    if heads["sentiment"].bridging_now():  # compiles still queued: ONNX Runtime ran the two real rows only
+        assert ort_shapes and ort_shapes[0][0] == 2 and ort_shapes[0][1] < 32
+    assert clf.wait_ready(timeout=300)
+    assert not heads["sentiment"].bridging_now()
+    before = heads["sentiment"].bridged_batches
+    again = clf.score(tweets(texts))
+    assert heads["sentiment"].bridged_batches == before  # all compiled: DeepSparse only
+    for got in (first, again):
+        assert [s.sentiment for s in got] == [s.sentiment for s in ref]
+        np.testing.assert_allclose([s.topic_score for s in got], [s.topic_score for s in ref], atol=1e-4)
+
+
+@pytest.mark.skipif(bool(NO_DS), reason=str(NO_DS))
+def test_batch_scoring_bridges_only_until_the_first_engine_then_waits_for_shapes(folders):
+    clf = Classifier(*folders, engine="deepsparse", batch_size=4, cache_size=0, compile_jobs=2)
+    clf.warmup(lengths=(32, 64), rows=(4,), bridge="first")
+    heads = {h.task: h.backend for h in clf._heads}
+    clf.score(tweets(["up"]))  # nothing compiled yet (or just): ONNX Runtime may take it
+    assert heads["sentiment"].bridged_batches <= 1
+    clf.wait_ready(timeout=300)
+    before = heads["sentiment"].bridged_batches
+    long_texts = ["fed " * 80, "up down " * 30]  # past 64 tokens: a shape nobody queued, compiled on demand
+    got = clf.score(tweets(long_texts))
+    assert heads["sentiment"].bridged_batches == before  # waited for DeepSparse, no ONNX Runtime
+    assert (4, 128) in heads["sentiment"].compiled_shapes() or (4, 64) in heads["sentiment"].compiled_shapes()
+    assert heads["sentiment"]._bridge is None  # the bridge's memory is given back once DeepSparse runs
+    ref = Classifier(*folders, engine="onnxruntime", cache_size=0).score(tweets(long_texts))
+    assert [s.topic for s in got] == [s.topic for s in ref]
+
+
+@pytest.mark.skipif(bool(NO_DS), reason=str(NO_DS))
+def test_a_few_tweets_run_one_by_one_on_the_single_row_engine(folders):
+    clf = Classifier(*folders, engine="deepsparse", batch_size=16, cache_size=0)
+    clf.warmup(lengths=(32,), rows=(16, 1))
+    assert clf.wait_ready(timeout=300)
+    shapes = record_shapes(clf)
+    texts = ["$AAPL soars up buy", "oil crude falls", "fed meeting today"]
+    got = clf.score(tweets(texts))
+    assert shapes.count(("sentiment", (1, 32))) == 3 and ("sentiment", (16, 32)) not in shapes
+    many = ["buy " * (i + 1) for i in range(12)]  # most of a batch: one padded batch
+    shapes.clear()
+    clf.score(tweets(many))
+    assert shapes.count(("sentiment", (16, 32))) == 1 and ("sentiment", (1, 32)) not in shapes
+    ref = Classifier(*folders, engine="onnxruntime", cache_size=0).score(tweets(texts))
+    np.testing.assert_allclose([s.sentiment_score for s in got], [s.sentiment_score for s in ref], atol=1e-4)
+
+
+def test_bridge_mode_is_checked(folders):
+    if NO_DS:
+        pytest.skip(str(NO_DS))
+    clf = Classifier(*folders, engine="deepsparse", batch_size=4)
+    with pytest.raises(ValueError, match="bridge must be one of"):
+        clf._heads[0].backend.compile_in_background([], bridge="sometimes")

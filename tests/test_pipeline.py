@@ -145,3 +145,50 @@ def test_sink_failure_names_the_sink(classifier):
     p.start()
     assert p.join(timeout=60)
     assert p.failed == "recorder failed: disk full"
+
+
+class HeldSource(ListSource):
+    """Emits all its tweets before the scorer may start, so batch sizes are what the pipeline asks."""
+
+    def __init__(self, n, gate: threading.Event):
+        super().__init__(n)
+        self.gate = gate
+
+    def run(self, emit, status, stop):
+        super().run(emit, status, stop)
+        self.gate.set()
+
+
+def test_first_batch_is_small_then_batches_fill_to_the_chunk(classifier):
+    gate = threading.Event()
+    sizes = []
+
+    class Gated:
+        """The real classifier, held until the source has queued everything."""
+
+        def score(self, tweets):
+            gate.wait(30)
+            sizes.append(len(tweets))
+            return classifier.score(tweets)
+
+    sink = Collect()
+    p = Pipeline(HeldSource(300, gate), Gated(), [sink], batch_size=128, max_wait_ms=2000,
+                 queue_size=512, first_batch_size=8)
+    p.start()
+    assert p.join(timeout=60)
+    assert sink.ids == [str(i) for i in range(300)]
+    assert sizes[0] == 8 and sizes[1] == 128 and sum(sizes) == 300
+
+
+def test_with_no_wait_a_quiet_feed_is_scored_one_tweet_at_a_time(classifier):
+    class Slow(ListSource):
+        def run(self, emit, status, stop):
+            for i in range(5):
+                emit(make_tweet(str(i), T0 + timedelta(seconds=i), "u", f"$AAPL up {i}"))
+                stop.wait(0.05)
+
+    sizes = []
+    p = Pipeline(Slow(0), classifier, [lambda b: sizes.append(len(b))], batch_size=8, max_wait_ms=0)
+    p.start()
+    assert p.join(timeout=60)
+    assert sizes == [1, 1, 1, 1, 1]

@@ -16,6 +16,13 @@ from finterm.engine.errors import ConfigError, FintermError, InputError
 
 log = logging.getLogger("finterm.cli")
 
+#: Batch scoring: tweets per classifier call (sorted by length into batches inside), and the
+#: token lengths batches are padded to. Finer lengths waste less padding on the longer
+#: replay tweets for two more compiles (bench/e2e.py); live keeps to two lengths to warm up.
+BATCH_SCORING_CHUNK = 256
+BATCH_SCORING_BUCKETS = (32, 64, 96, 128)
+LIVE_BUCKETS = (32, 64, 128)
+
 NO_CREDENTIALS = ("no X credentials: set X_BEARER_TOKEN (or x.bearer_token in config.yaml) for the live feed, "
                   "or get going with `finterm --demo` or `finterm --replay FILE`")
 
@@ -37,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sentiment-model", metavar="DIR", help="sentiment model folder (default: assets/models/sentiment)")
     p.add_argument("--topic-model", metavar="DIR", help="topic model folder (default: assets/models/topic)")
     p.add_argument("--batch-size", type=_positive_int, metavar="N", help="largest micro-batch (default 16)")
-    p.add_argument("--max-wait-ms", type=_non_negative_float, metavar="MS", help="longest wait to fill a batch (default 50)")
+    p.add_argument("--max-wait-ms", type=_non_negative_float, metavar="MS", help="longest wait to fill a batch (default 0: score what is waiting)")
     p.add_argument("--config", metavar="PATH", help="config file (else $FINTERM_CONFIG, ~/.config/finterm/config.yaml, ./config.yaml)")
     p.add_argument("--seed", type=int, help="demo: random seed (same seed, same tweets)")
     p.add_argument("--rate", type=_positive_float, metavar="N", help="demo: mean tweets per second outside news bursts")
@@ -125,9 +132,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--speed: {exc}") from None
 
     source = make_source(args, config, speed)
-    # Batch scoring (a replay at max speed, headless) wants throughput: compile the full-batch
-    # shapes before the first tweet; everything else starts at once and compiles meanwhile.
-    classifier = make_classifier(config, compile_first=bool(args.headless and args.replay and speed is None))
+    # Batch scoring (a replay at max speed, headless) wants throughput, everything else latency.
+    batch_scoring = bool(args.headless and args.replay and speed is None)
+    classifier = make_classifier(config, batch_scoring=batch_scoring)
     sinks = []
     if config.record:
         from finterm.feed.recorder import Recorder
@@ -141,8 +148,11 @@ def run(args: argparse.Namespace) -> int:
 
         pipeline_box: list = []
         out = JsonlSink(sys.stdout.buffer, on_closed=lambda: pipeline_box[0].stop())
-        pipeline = Pipeline(source, classifier, [out, *sinks], config.batching.batch_size,
-                            config.batching.max_wait_ms, ui_batches=False)
+        # Batch scoring hands the classifier big chunks, which it sorts by length into batches
+        # of nearly equal length (less padding); the first chunk is one batch, for a quick first line.
+        chunk = max(BATCH_SCORING_CHUNK, config.batching.batch_size) if batch_scoring else config.batching.batch_size
+        pipeline = Pipeline(source, classifier, [out, *sinks], chunk, config.batching.max_wait_ms,
+                            ui_batches=False, first_batch_size=config.batching.batch_size)
         pipeline_box.append(pipeline)
         return run_headless(pipeline, out)
 
@@ -218,14 +228,14 @@ def make_source(args, config, speed):
     return XStreamSource(config)  # it reads the token from the environment or config itself
 
 
-def make_classifier(config, compile_first: bool = False):
+def make_classifier(config, batch_scoring: bool = False):
     """Both models on the chosen engine; ModelError/EngineError (exit 3) name what is missing.
 
-    DeepSparse compiles one engine per shape (1.5-3 s each here). By default they compile in
-    the background and ONNX Runtime scores meanwhile, so the first tweet shows within a second;
-    with `compile_first` the full-batch shapes are compiled before scoring starts, which took a
-    2,733-tweet replay from ~112 to ~490 tweets/s (ONNX Runtime runs these int8 files at a
-    quarter of DeepSparse's speed) for ~6 s more before the first line (BENCHMARKS.md).
+    DeepSparse compiles one engine per shape (1-1.6 s each on one core here). Live, they
+    compile one at a time in the background and ONNX Runtime scores meanwhile on the other
+    core, so the first tweet shows within a second. Batch scoring compiles two at a time, in
+    the order they are needed, and a batch waits for its shape: ONNX Runtime runs these int8
+    files at a quarter of DeepSparse's speed, so bridging cost more than it saved (BENCHMARKS.md).
     """
     from finterm.engine.classifier import Classifier
 
@@ -236,12 +246,14 @@ def make_classifier(config, compile_first: bool = False):
         if tty:
             _say(message)
 
+    buckets = BATCH_SCORING_BUCKETS if batch_scoring else LIVE_BUCKETS
     clf = Classifier(config.models.sentiment, config.models.topic, engine=config.engine,
-                     batch_size=config.batching.batch_size, on_progress=progress)
-    # Full batches only: a lone tweet pads to a compiled full batch (a few ms) rather than wait
-    # on more compiles; batch scoring compiles every length first, the rest compiles meanwhile.
-    lengths = (32, 64, 128) if compile_first else (32, 64)
-    clf.warmup(lengths=lengths, rows=(config.batching.batch_size,), wait=compile_first)
+                     batch_size=config.batching.batch_size, on_progress=progress, buckets=buckets,
+                     compile_jobs=(os.cpu_count() or 1) if batch_scoring else 1)
+    if batch_scoring:  # full batches of every length, shortest first; ONNX Runtime only starts
+        clf.warmup(lengths=buckets, rows=(config.batching.batch_size,), bridge="first")
+    else:  # full batches first (a lone tweet pads to one: a few ms), then single tweets
+        clf.warmup(lengths=buckets[:2], rows=(config.batching.batch_size, 1))
     log.info("classifier: %s", clf.describe())
     return clf
 
