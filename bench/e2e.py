@@ -9,6 +9,9 @@
    scored, from finterm's own summary), the wall rate (tweets / whole process time, start-up
    included), the time from starting the process to the first scored line on stdout, and
    the peak RSS of the process (wait4's ru_maxrss).
+   The same three over a longer replay (--long N distinct real tweets from the
+   twitter-financial-news CSVs, built in bench/.cache and never committed), once each: the
+   rate once the DeepSparse compiles (seconds, at the start) are spread over more tweets.
 2. Live rates: a paced replay (real tweets from the same file, one every 1/R seconds,
    played at --speed 1) at each rate R; reported: arrival-to-scored p50/p99 from finterm's
    summary (a tweet's arrival = the moment the source hands it to the pipeline; scored = its
@@ -34,7 +37,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (CACHE, REPLAY, RESULTS, ROOT, TASKS, log, machine, median, model_info,  # noqa: E402
+from common import (CACHE, REPLAY, RESULTS, ROOT, SHARED, TASKS, log, machine, median, model_info,  # noqa: E402
                     shipped_dir, teacher_checkpoint, write_json)
 
 SUMMARY_RE = re.compile(
@@ -168,6 +171,28 @@ def paced_file(rate: float, seconds: float) -> Path:
     return path
 
 
+def long_file(n: int) -> Path:
+    """Up to `n` distinct real tweets from the twitter-financial-news CSVs, as a JSONL replay.
+
+    Derived row for row from ../shared/data, so it lives in bench/.cache (git-ignored)."""
+    path = CACHE / f"long-replay-{n}.jsonl"
+    if path.is_file():
+        return path
+    import csv
+
+    texts: dict[str, None] = {}
+    for name in ("topic_train", "sent_train", "topic_valid", "sent_valid"):
+        with (SHARED / "twitter-financial-news" / f"{name}.csv").open(encoding="utf-8", newline="") as f:
+            texts.update(dict.fromkeys(r["text"] for r in csv.DictReader(f)))
+    base = datetime(2022, 1, 3, tzinfo=timezone.utc)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        for i, text in enumerate(list(texts)[:n]):
+            at = (base + timedelta(seconds=i)).isoformat().replace("+00:00", "Z")
+            f.write(json.dumps({"id": str(i), "created_at": at, "user": "bench", "text": text}, ensure_ascii=False) + "\n")
+    return path
+
+
 def model_args(dirs: dict[str, Path], engine: str) -> list[str]:
     return ["--engine", engine, "--sentiment-model", str(dirs["sentiment"]), "--topic-model", str(dirs["topic"])]
 
@@ -188,7 +213,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rates", default="10,50,200", help="live rates in tweets/s (default 10,50,200)")
     ap.add_argument("--live-seconds", type=float, default=20.0, help="length of each live run (default 20)")
     ap.add_argument("--ui-seconds", type=float, default=20.0, help="UI run length; 0 skips it (default 20)")
-    ap.add_argument("--skip", default="", help="comma list of parts to skip: max,dense,ort,live,ui")
+    ap.add_argument("--long", type=int, default=10000, help="tweets in the longer replay; 0 skips it (default 10000)")
+    ap.add_argument("--skip", default="", help="comma list of parts to skip: max,dense,ort,long,live,ui")
     ap.add_argument("--args", default="", help="extra finterm flags for every run, e.g. '--batch-size 32'")
     ap.add_argument("--live-args", default="", help="extra finterm flags for the live and UI runs, e.g. '--max-wait-ms 10'")
     for task in TASKS:
@@ -208,7 +234,7 @@ def main(argv=None) -> int:
         "env": {k: v for k, v in os.environ.items() if k.startswith("FINTERM_") and k != "FINTERM_LOG"}, "command": "python bench/e2e.py " + shlex.join(
         argv if argv is not None else sys.argv[1:])}, "models": {
         "shipped": {t: model_info(shipped[t], t) for t in TASKS},
-        "dense": {t: model_info(dense[t], t) for t in TASKS if dense.get(t)}}, "replay": {}, "live": {}}
+        "dense": {t: model_info(dense[t], t) for t in TASKS if dense.get(t)}}, "replay": {}, "long": {}, "live": {}}
     extra, live_extra = a.args.split(), a.live_args.split()
     replay = ["--replay", str(REPLAY), "--speed", "max", "--headless", *extra]
     plan = []
@@ -229,6 +255,13 @@ def main(argv=None) -> int:
                     f"exit {r['exit']}")
     for key, label, *_ in plan:
         data["replay"][key] = {"label": label, **summarize(runs[key]), "raw": runs[key]}
+    if "long" not in skip and a.long > 0:
+        path = long_file(a.long)
+        for key, label, margs, _ in plan:
+            r = run_headless(["--replay", str(path), "--speed", "max", "--headless", *extra, *margs], f"long-{key}", timeout=1200)
+            data["long"][key] = {"label": label, "file": path.name, **r}
+            log(f"long replay ({r.get('count') or r['lines']} tweets) {label}: {r.get('rate', 0):.1f} tweets/s pipeline, "
+                f"{r['wall_rate']:.1f} wall, {r['peak_rss_mb']:.0f} MB, exit {r['exit']}")
 
     if "live" not in skip:
         for rate in [float(x) for x in a.rates.split(",") if x]:
@@ -257,6 +290,12 @@ def table(data: dict) -> str:
         ratio = f"  (shipped DS is {ref / r['rate']:.1f}x)" if ref and r.get("rate") and key != "ds_sparse" else ""
         lines.append(f"{r['label']:40} {r['rate'] or 0:13.1f} {r['wall_rate'] or 0:9.1f} {r['first_scored_s'] or 0:7.2f} "
                      f"{r['max_peak_rss_mb'] or 0:8.0f}{ratio}")
+    if data.get("long"):
+        lines.append(f"\n{'longer replay':40} {'pipeline tw/s':>13} {'wall tw/s':>9} {'peak MB':>8}")
+        ref = data["long"].get("ds_sparse", {}).get("rate")
+        for key, r in data["long"].items():
+            ratio = f"  (shipped DS is {ref / r['rate']:.1f}x)" if ref and r.get("rate") and key != "ds_sparse" else ""
+            lines.append(f"{r['label']:40} {r.get('rate') or 0:13.1f} {r['wall_rate'] or 0:9.1f} {r['peak_rss_mb']:8.0f}{ratio}")
     if data.get("live"):
         lines.append(f"\n{'live rate (DeepSparse)':24} {'p50 ms':>8} {'p99 ms':>8} {'first s':>7} {'peak MB':>8}")
         for rate, r in data["live"].items():

@@ -103,7 +103,8 @@ def build(models: dict | None, e2e: dict | None) -> str:
             ref = rep.get("ds_sparse", {})
             L += ["`finterm --replay ../shared/data/replay/stocknet_tweets_2014-10.jsonl --speed max --headless` "
                   "(2,733 tweets, both models per tweet). *Pipeline* = tweets / (last scored − first read), from "
-                  "finterm's summary line; *wall* = tweets / whole process time, start-up included; *first* = "
+                  "finterm's summary line (DeepSparse compiles its shapes while the first tweets are scored, so "
+                  "the compiles are inside it); *wall* = tweets / whole process time, start-up included; *first* = "
                   "process start to the first JSON line on stdout.", "",
                   "| models · engine | runs | pipeline tweets/s | wall tweets/s | first scored (s) | peak RSS (MB) | shipped DS is × faster |",
                   "|---|---:|---:|---:|---:|---:|---:|"]
@@ -119,8 +120,30 @@ def build(models: dict | None, e2e: dict | None) -> str:
                 d = rep.get("ort_dense", {})
                 if d.get("rate"):
                     x = ref["rate"] / d["rate"]
-                    checks.append(("≥ 6× the same pipeline with dense fp32 models on ONNX Runtime", f"{x:.1f}×",
-                                   x >= TARGETS["ratio"]))
+                    checks.append(("≥ 6× the same pipeline with dense fp32 models on ONNX Runtime (2,733-tweet replay)",
+                                   f"{x:.1f}×", x >= TARGETS["ratio"]))
+        long = e2e.get("long", {})
+        if long:
+            ref = long.get("ds_sparse", {})
+            n = ref.get("count") or ref.get("lines") or 0
+            L += [f"The same command over a longer replay: {n:,} distinct real tweets from the twitter-financial-news "
+                  "CSVs (built by the script in bench/.cache, never committed), once per engine. Here the DeepSparse "
+                  "compiles at the start are spread over more tweets.", "",
+                  "| models · engine | pipeline tweets/s | wall tweets/s | peak RSS (MB) | shipped DS is × faster |",
+                  "|---|---:|---:|---:|---:|"]
+            for k, r in long.items():
+                x = (ref.get("rate") / r["rate"]) if ref.get("rate") and r.get("rate") else None
+                L.append(f"| {r['label']} | {_f(r.get('rate'))} | {_f(r.get('wall_rate'))} | {r['peak_rss_mb']:.0f} | "
+                         f"{'–' if k == 'ds_sparse' else _f(x, '{:.1f}×')} |")
+            L.append("")
+            d = long.get("ort_dense", {})
+            if ref.get("rate") and d.get("rate"):
+                x = ref["rate"] / d["rate"]
+                checks.append((f"≥ 6× the same pipeline with dense fp32 models on ONNX Runtime ({n:,}-tweet replay)",
+                               f"{x:.1f}×", x >= TARGETS["ratio"]))
+        if rep:
+            ref = rep.get("ds_sparse", {})
+            if ref:
                 checks.append(("first scored tweet ≤ 5 s after start (replay max)", _f(ref.get("first_scored_s"), "{:.2f} s"),
                                (ref.get("first_scored_s") or 99) <= TARGETS["first"]))
         live = e2e.get("live", {})
@@ -138,6 +161,7 @@ def build(models: dict | None, e2e: dict | None) -> str:
                 p99 = live["50"].get("e2e_p99_ms")
                 checks.append(("arrival→scored p99 ≤ 100 ms at 50 tweets/s", _f(p99, "{:.0f} ms"), (p99 or 1e9) <= TARGETS["p99_50"]))
         rss = [("replay max, " + r["label"], r.get("max_peak_rss_mb")) for r in rep.values()]
+        rss += [("longer replay, " + r["label"], r.get("peak_rss_mb")) for r in long.values()]
         rss += [(f"live {k} tweets/s", r["peak_rss_mb"]) for k, r in live.items()]
         if e2e.get("ui"):
             rss.append((f"Textual UI, 50 tweets/s for {st['ui_seconds']:g} s", e2e["ui"]["peak_rss_mb"]))
