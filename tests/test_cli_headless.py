@@ -9,7 +9,10 @@ import time
 import polars as pl
 import pytest
 
+from finterm.engine.backends import deepsparse_unavailable_reason
 from tests.conftest import STOCKNET_CSV, STOCKNET_JSONL, popen_finterm
+
+NO_DS = deepsparse_unavailable_reason()
 
 pytestmark = pytest.mark.slow
 KEYS = ["id", "created_at", "author", "text", "tickers", "sentiment", "sentiment_score", "topic", "topic_score"]
@@ -180,3 +183,34 @@ def test_bad_flags_exit_2(finterm, model_args, args, words):
     r = finterm(*args, "--headless", *model_args)
     err = clean(r)
     assert r.returncode == 2 and words in err, err
+
+
+def test_rows_without_a_usable_time_are_played_with_a_warning(finterm, model_args, tmp_path):
+    src = tmp_path / "gaps.jsonl"
+    src.write_text('{"created_at": "2024-01-01T00:00:00Z", "text": "$AAPL up", "id": "1"}\n'
+                   '{"text": "$TSLA no time at all", "id": "2"}\n'
+                   '{"created_at": "soon", "text": "$MSFT odd time", "id": "3"}\n'
+                   '{"created_at": "2024-01-01T00:00:02Z", "text": "$NVDA down", "id": "4"}\n')
+    r = finterm("--replay", src, "--speed", "max", "--headless", *model_args)
+    err = clean(r)
+    assert r.returncode == 0, err
+    out = lines(r.stdout)
+    assert [o["id"] for o in out] == ["1", "2", "3", "4"]
+    assert out[1]["created_at"] == out[2]["created_at"] == "2024-01-01T00:00:00Z"
+    assert "line 2: no created_at; played at the time of the row before it" in err
+    assert "line 3: created_at 'soon' is not a timestamp" in err
+
+
+@pytest.mark.skipif(bool(NO_DS), reason=str(NO_DS))
+def test_batch_scoring_on_deepsparse_scores_every_row_in_order(finterm, tiny_models):
+    sent, topic = tiny_models
+    r = finterm("--replay", STOCKNET_JSONL, "--speed", "max", "--headless", "--engine", "deepsparse",
+                "--sentiment-model", sent, "--topic-model", topic, timeout=300)
+    err = clean(r)
+    assert r.returncode == 0, err[-2000:]
+    ref = finterm("--replay", STOCKNET_JSONL, "--speed", "max", "--headless", "--engine", "onnxruntime",
+                  "--sentiment-model", sent, "--topic-model", topic)
+    a, b = lines(r.stdout), lines(ref.stdout)
+    assert [o["id"] for o in a] == [o["id"] for o in b] and len(a) == 2733
+    assert sum(x["topic"] == y["topic"] for x, y in zip(a, b)) >= 0.99 * len(a)
+    assert "engine deepsparse" in err.strip().splitlines()[-1]

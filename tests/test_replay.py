@@ -100,8 +100,8 @@ def test_garbled_jsonl_line_is_skipped_with_its_line_number(tmp_path):
     ("header.csv", "created_at,text\n", "no rows"),
     ("cols.csv", "date,body\n2024-01-01,hi\n", "missing column created_at, text"),
     ("notext.jsonl", '{"created_at": "2024-01-01T00:00:00Z"}\n', "missing column text"),
-    ("time.csv", "created_at,text\n2024-01-01T00:00:00Z,a\nyesterday,b\n", "row 2: created_at 'yesterday' is not a timestamp"),
-    ("time.jsonl", '{"created_at": "2024-01-01", "text": "a"}\n{"created_at": null, "text": "b"}\n', "line 2: created_at"),
+    ("time.csv", "created_at,text\nyesterday,a\nlater,b\n", "row 1: created_at 'yesterday' is not a timestamp (nor"),
+    ("time.jsonl", '{"created_at": null, "text": "a"}\n{"text": "b"}\n', "line 1: no created_at (nor has any other row a usable one)"),
     ("allbad.jsonl", "not json\n", "no rows"),
     ("junk.parquet", "this is not parquet", "cannot read as parquet"),
 ])
@@ -158,3 +158,26 @@ def test_set_speed_to_max_releases_a_waiting_replay(tmp_path):
     done.join(timeout=30)
     assert not done.is_alive() and [t.text for t in got] == ["t0", "t1", "t2", "t3"]
     assert src.speed is None
+
+
+@pytest.mark.parametrize("name, content", [
+    ("time.csv", "created_at,text\n2024-01-01T00:00:05Z,a\nyesterday,b\n2024-01-01T00:00:09Z,c\n"),
+    ("time.jsonl", '{"created_at": "2024-01-01T00:00:05Z", "text": "a"}\n{"created_at": null, "text": "b"}\n'
+                   '{"text": "no time"}\n{"created_at": "2024-01-01T00:00:09Z", "text": "c"}\n'),
+])
+def test_a_row_without_a_usable_time_is_played_at_the_time_before_it_with_a_warning(tmp_path, name, content):
+    p = tmp_path / name
+    p.write_text(content)
+    warnings = []
+    rows = read_rows(p, warnings.append)
+    assert [r.text for r in rows][0] == "a" and rows[-1].text == "c" and len(rows) == content.count("\n") - name.endswith(".csv")
+    assert all(r.created_at == rows[0].created_at for r in rows[:-1])
+    assert len(warnings) == len(rows) - 2 and all("played at the time of the row before it" in w for w in warnings)
+
+
+def test_many_bad_times_are_summed_up_after_a_few_warnings(tmp_path):
+    p = tmp_path / "many.jsonl"
+    p.write_text('{"created_at": "2024-01-01T00:00:00Z", "text": "ok"}\n' + '{"text": "x"}\n' * 40)
+    warnings = []
+    assert len(read_rows(p, warnings.append)) == 41
+    assert len(warnings) == 6 and warnings[-1].endswith("35 more rows without a usable created_at, played the same way")

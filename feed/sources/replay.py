@@ -46,7 +46,8 @@ class Row:
 def read_rows(path: str | Path, warn=None) -> list[Row]:
     """Read and check every row of a replay file; InputError (one line) when it cannot be used.
 
-    `warn(message)` is called for each skipped garbled JSONL line.
+    `warn(message)` is called for each skipped garbled JSONL line and for rows played at the
+    previous row's time because their created_at is missing or unreadable.
     """
     p = Path(path).expanduser()
     fmt = FORMATS.get(p.suffix.lower())
@@ -67,7 +68,41 @@ def read_rows(path: str | Path, warn=None) -> list[Row]:
     if missing:
         have = ", ".join(sorted(map(str, columns))) or "none"
         raise InputError(f"{p}: missing column {', '.join(missing)} (replay needs created_at and text; the file has: {have})")
-    return [_row(p, r, i, fmt) for i, r in enumerate(records)]
+    return _timed_rows(p, records, warn or (lambda m: None))
+
+
+#: Rows with an unusable created_at that are named one by one before a count says the rest.
+BAD_TIME_WARNINGS = 5
+
+
+def _timed_rows(p: Path, records: list[dict], warn) -> list[Row]:
+    """Rows in file order. One without a usable created_at is still played (a record is never
+    dropped), at the time of the row before it, with a warning; a file with none is refused."""
+    times = [parse_time(r.get("created_at")) for r in records]
+    good = [t for t in times if t is not None]
+    if not good:
+        raise InputError(f"{p}: {_where(records[0], 0)}: {_time_problem(records[0])} (nor has any other row a usable one)")
+    rows, last, bad = [], good[0], 0
+    for i, (r, ts) in enumerate(zip(records, times)):
+        if ts is None:
+            bad += 1
+            if bad <= BAD_TIME_WARNINGS:
+                warn(f"{p}: {_where(r, i)}: {_time_problem(r)}; played at the time of the row before it")
+            ts = last
+        last = ts
+        rows.append(_row(r, i, ts))
+    if bad > BAD_TIME_WARNINGS:
+        warn(f"{p}: {bad - BAD_TIME_WARNINGS:,} more rows without a usable created_at, played the same way")
+    return rows
+
+
+def _time_problem(r: dict) -> str:
+    raw = r.get("created_at")
+    return "no created_at" if raw is None else f"created_at {str(raw)[:40]!r} is not a timestamp"
+
+
+def _where(r: dict, i: int) -> str:
+    return f"line {r['_line']}" if "_line" in r else f"row {i + 1}"
 
 
 def _read_table(p: Path, fmt: str) -> tuple[list[dict], set[str]]:
@@ -139,12 +174,8 @@ def _iso(s: str) -> datetime:
     return parse_time(datetime.fromisoformat(s))  # type: ignore[return-value]
 
 
-def _row(p: Path, r: dict, i: int, fmt: str) -> Row:
-    where = f"line {r['_line']}" if "_line" in r else f"row {i + 1}"
+def _row(r: dict, i: int, ts: datetime) -> Row:
     raw_time = r.get("created_at")
-    ts = parse_time(raw_time)
-    if ts is None:
-        raise InputError(f"{p}: {where}: created_at {str(raw_time)[:40]!r} is not a timestamp")
     text = r.get("text")
     text = "" if text is None else str(text)
     rid = r.get("id")
