@@ -9,7 +9,7 @@ thread compiles queued shapes. Live feeds (`bridge="always"`) are scored by ONNX
 the same model file, on the core the compile leaves free, until no compile is left, so no
 tweet waits for one. Batch scoring (`bridge="first"`) has ONNX Runtime score only until the
 first engine is ready, then a batch waits for its shape: ONNX Runtime runs these int8 files
-at a quarter of DeepSparse's speed.
+at a third to a half of DeepSparse's speed (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -158,8 +158,8 @@ BRIDGE_MODES = ("always", "first", "never")
 class CompileGate:
     """The DeepSparse compiles of one classifier's backends: how many may run at once, and
     whether any is queued or running. Live scoring stays off DeepSparse meanwhile: its
-    threads would fight the compile for a core (arrival-to-scored p99 ~0.9 s at 50 tweets/s
-    while compiling, ~60 ms after; bench/e2e.py), so ONNX Runtime scores on the free core."""
+    threads would fight the compile for a core, so ONNX Runtime scores on the free core
+    (bench/e2e.py at 50 tweets/s: arrival-to-scored p99 559 ms before, 54 ms since)."""
 
     def __init__(self, jobs: int = 1):
         self._slots = threading.Semaphore(max(1, int(jobs)))
@@ -406,7 +406,6 @@ class DeepSparseBackend:
                     return self._on_ort(enc)
         feeds = enc.feeds(self._model.input_names, self._model.input_dtypes)
         return eng.run([feeds[n] for n in self._model.input_names])[0]
-
 
     def _on_ort(self, enc: Encoded) -> np.ndarray:
         self.bridged_batches += 1

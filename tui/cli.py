@@ -235,7 +235,8 @@ def make_classifier(config, batch_scoring: bool = False):
     compile one at a time in the background and ONNX Runtime scores meanwhile on the other
     core, so the first tweet shows within a second. Batch scoring compiles two at a time, in
     the order they are needed, and a batch waits for its shape: ONNX Runtime runs these int8
-    files at a quarter of DeepSparse's speed, so bridging cost more than it saved (BENCHMARKS.md).
+    files at a third to a half of DeepSparse's speed, so bridging cost more than it saved
+    (BENCHMARKS.md).
     """
     from finterm.engine.classifier import Classifier
 
