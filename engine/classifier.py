@@ -153,9 +153,12 @@ class Classifier:
             return name
 
         names = [short(h) for h in self._heads]
+        engine = self.engine_name
+        if engine == "deepsparse" and any(h.backend.bridging_now() for h in self._heads):
+            engine = "deepsparse compiling (onnxruntime meanwhile)"  # who scores the tweets on screen
         if len(set(names)) == 1:  # the shipped pair: one name says it
-            return f"{self.engine_name} · {'+'.join(h.task for h in self._heads)} {names[0]}"
-        return f"{self.engine_name} · " + " · ".join(f"{h.task} {n}" for h, n in zip(self._heads, names))
+            return f"{engine} · {'+'.join(h.task for h in self._heads)} {names[0]}"
+        return f"{engine} · " + " · ".join(f"{h.task} {n}" for h, n in zip(self._heads, names))
 
     def _rows_for(self, head: _Head, n: int, seq: int | None = None) -> int:
         if head.model.fixed_batch:

@@ -179,8 +179,10 @@ def test_live_bridge_scores_on_onnxruntime_until_no_compile_is_left_with_real_ro
     first = clf.score(tweets(texts))
     if heads["sentiment"].bridging_now():  # compiles still queued: ONNX Runtime ran the two real rows only
         assert ort_shapes and ort_shapes[0][0] == 2 and ort_shapes[0][1] < 32
+        assert clf.describe_short().startswith("deepsparse compiling (onnxruntime meanwhile) · ")
     assert clf.wait_ready(timeout=300)
     assert not heads["sentiment"].bridging_now()
+    assert clf.describe_short().startswith("deepsparse · ")
     before = heads["sentiment"].bridged_batches
     again = clf.score(tweets(texts))
     assert heads["sentiment"].bridged_batches == before  # all compiled: DeepSparse only
