@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -14,8 +15,11 @@ pytestmark = pytest.mark.slow
 
 
 def test_wheel_ships_the_model_folders_and_finds_them_when_installed(tmp_path):
+    src = tmp_path / "src"  # a copy: setuptools leaves build/ and egg-info in the tree it builds
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv", "runs", "build", ".cache", "*.egg-info",
+                                                             "__pycache__", ".pytest_cache"))
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                            "-w", str(tmp_path / "wheel"), str(ROOT)], capture_output=True, text=True, timeout=300,
+                            "-w", str(tmp_path / "wheel"), str(src)], capture_output=True, text=True, timeout=300,
                            cwd=tmp_path)
     assert build.returncode == 0, build.stderr[-2000:]
     wheel = next((tmp_path / "wheel").glob("finterm-*.whl"))
