@@ -8,8 +8,9 @@ A compile takes 1-2 s on one core (it releases the GIL). After
 thread compiles queued shapes. Live feeds (`bridge="always"`) are scored by ONNX Runtime on
 the same model file, on the core the compile leaves free, until no compile is left, so no
 tweet waits for one. Batch scoring (`bridge="first"`) has ONNX Runtime score only until the
-first engine is ready, then a batch waits for its shape: ONNX Runtime runs these int8 files
-at a third to a half of DeepSparse's speed (BENCHMARKS.md).
+first engine is ready (and rare lengths nobody asked to compile); then a batch waits for its
+shape: ONNX Runtime runs these int8 files at a third to a half of DeepSparse's speed
+(BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -242,8 +243,10 @@ class DeepSparseBackend:
     def compile_in_background(self, shapes=(), bridge: str = "always") -> None:
         """Compile `shapes` on a worker thread, in order. Meanwhile a batch whose shape is not
         compiled yet is scored by ONNX Runtime (`bridge`: "always"), or by ONNX Runtime until
-        this model has its first engine and then waits for its shape ("first": batch scoring,
-        a first line in about a second), or always waits ("never")."""
+        this model has its first engine, and afterwards waits for its shape if it is one of
+        `shapes` ("first": batch scoring, a first line in about a second; a rare length that
+        was not asked for, such as tweets past 64 tokens, costs less on ONNX Runtime than a
+        compile), or always waits ("never")."""
         if bridge not in BRIDGE_MODES:
             raise ValueError(f"bridge must be one of {', '.join(BRIDGE_MODES)}")
         self._background = True
@@ -252,6 +255,10 @@ class DeepSparseBackend:
             self.ort()
         for rows, seq in shapes:
             self._request((rows, seq))
+
+    def _queued(self, key: tuple[int, int]) -> bool:
+        with self._cv:
+            return key in self._pending or key == self._compiling
 
     def busy(self) -> bool:
         """True while shapes are queued or compiling in the background."""
@@ -390,11 +397,8 @@ class DeepSparseBackend:
                 self._request(key, urgent=True)
             if eng is None or self.bridging_now():
                 return self._on_ort(enc)
-        if self._bridge_mode == "first":
-            if not self._engines:
-                return self._on_ort(enc)
-            if self._bridge is not None and not self._failed:
-                self._bridge = None  # ~100 MB a model; made again if a shape fails to compile
+        if self._bridge_mode == "first" and eng is None and (not self._engines or not self._queued(key)):
+            return self._on_ort(enc)  # before the first engine, or a rare length nobody warmed up
         if eng is None:
             if key in self._failed:  # DeepSparse cannot compile this shape
                 return self._on_ort(enc)

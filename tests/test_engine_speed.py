@@ -6,6 +6,7 @@ Nothing here checks a timing: speed is measured by bench/, not asserted in tests
 
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -198,15 +199,21 @@ def test_batch_scoring_bridges_only_until_the_first_engine_then_waits_for_shapes
     heads = {h.task: h.backend for h in clf._heads}
     clf.score(tweets(["up"]))  # nothing compiled yet (or just): ONNX Runtime may take it
     assert heads["sentiment"].bridged_batches <= 1
-    clf.wait_ready(timeout=300)
+    deadline = time.monotonic() + 300
+    while not heads["sentiment"].compiled_shapes() and time.monotonic() < deadline:  # its first engine
+        time.sleep(0.05)
     before = heads["sentiment"].bridged_batches
-    long_texts = ["fed " * 80, "up down " * 30]  # past 64 tokens: a shape nobody queued, compiled on demand
-    got = clf.score(tweets(long_texts))
-    assert heads["sentiment"].bridged_batches == before  # waited for DeepSparse, no ONNX Runtime
-    assert (4, 128) in heads["sentiment"].compiled_shapes() or (4, 64) in heads["sentiment"].compiled_shapes()
-    assert heads["sentiment"]._bridge is None  # the bridge's memory is given back once DeepSparse runs
-    ref = Classifier(*folders, engine="onnxruntime", cache_size=0).score(tweets(long_texts))
+    mid = ["up down " * 18, "fed " * 40]  # 38-42 tokens: the queued 4 x 64 shape, waited for
+    got = clf.score(tweets(mid))
+    assert heads["sentiment"].bridged_batches == before and (4, 64) in heads["sentiment"].compiled_shapes()
+    clf.wait_ready(timeout=300)
+    long_texts = ["fed " * 80, "up down " * 45]  # past 64 tokens: a rare length nobody queued
+    got += clf.score(tweets(long_texts))
+    assert heads["sentiment"].bridged_batches == before + 1  # ONNX Runtime, at the exact length
+    assert not any(seq > 64 for _, seq in heads["sentiment"].compiled_shapes())  # and no compile for it
+    ref = Classifier(*folders, engine="onnxruntime", cache_size=0).score(tweets(mid + long_texts))
     assert [s.topic for s in got] == [s.topic for s in ref]
+    np.testing.assert_allclose([s.sentiment_score for s in got], [s.sentiment_score for s in ref], atol=1e-4)
 
 
 @pytest.mark.skipif(bool(NO_DS), reason=str(NO_DS))
