@@ -16,12 +16,10 @@ from finterm.engine.errors import ConfigError, FintermError, InputError
 
 log = logging.getLogger("finterm.cli")
 
-#: Batch scoring: tweets per classifier call (sorted by length into batches inside), and the
-#: token lengths batches are padded to. Finer lengths waste less padding on the longer
-#: replay tweets for two more compiles (bench/e2e.py); live keeps to two lengths to warm up.
+#: Batch scoring: tweets per classifier call (sorted by length into batches inside, so each
+#: batch pads little). DeepSparse compiles the 32- and 64-token shapes; finer lengths padded
+#: less but cost more compiles and memory than they saved (BENCHMARKS.md).
 BATCH_SCORING_CHUNK = 256
-BATCH_SCORING_BUCKETS = (32, 64, 96, 128)
-LIVE_BUCKETS = (32, 64, 128)
 
 NO_CREDENTIALS = ("no X credentials: set X_BEARER_TOKEN (or x.bearer_token in config.yaml) for the live feed, "
                   "or get going with `finterm --demo` or `finterm --replay FILE`")
@@ -247,14 +245,13 @@ def make_classifier(config, batch_scoring: bool = False):
         if tty:
             _say(message)
 
-    buckets = BATCH_SCORING_BUCKETS if batch_scoring else LIVE_BUCKETS
     clf = Classifier(config.models.sentiment, config.models.topic, engine=config.engine,
-                     batch_size=config.batching.batch_size, on_progress=progress, buckets=buckets,
+                     batch_size=config.batching.batch_size, on_progress=progress,
                      compile_jobs=(os.cpu_count() or 1) if batch_scoring else 1)
     if batch_scoring:  # full batches of the common lengths; ONNX Runtime starts, and takes the rare long tweets
-        clf.warmup(lengths=buckets[:2], rows=(config.batching.batch_size,), bridge="first")
+        clf.warmup(lengths=(32, 64), rows=(config.batching.batch_size,), bridge="first")
     else:  # full batches first (a lone tweet pads to one: a few ms), then single tweets
-        clf.warmup(lengths=buckets[:2], rows=(config.batching.batch_size, 1))
+        clf.warmup(lengths=(32, 64), rows=(config.batching.batch_size, 1))
     log.info("classifier: %s", clf.describe())
     return clf
 
