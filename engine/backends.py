@@ -222,10 +222,6 @@ class DeepSparseBackend:
     def compiled_shapes(self) -> list[tuple[int, int]]:
         return sorted(self._engines)
 
-    def failure(self, shape: tuple[int, int]) -> str | None:
-        """Why DeepSparse could not compile `shape` (that shape then runs on ONNX Runtime)."""
-        return self._failed.get(shape)
-
     @property
     def background(self) -> bool:
         return self._background
@@ -335,7 +331,7 @@ class DeepSparseBackend:
                 self._pending.remove(key)
                 self._pending.insert(0, key)
                 self._cv.notify_all()
-            queued = key in self._pending or key == self._compiling
+            queued = self._queued(key)
             while queued and key not in self._engines and key not in self._failed:
                 self._cv.wait()
         if not queued:

@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from .backends import BACKENDS, CompileGate, Progress, deepsparse_context, resolve_engine
-from .errors import EngineError, ModelError
+from .errors import ModelError
 from .model_folder import ModelFolder, default_model_dir
 from .normalize import model_text
 from .records import Scored, Tweet
@@ -46,11 +46,10 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def row_buckets(batch_size: int) -> tuple[int, ...]:
     """Batch sizes DeepSparse compiles for: one tweet alone, else a batch padded to the full size.
 
-    Every shape costs a compile of 1.5-3 s on two cores, competing with scoring, and ~50 MB:
-    with 1/4/16 rows x 3 lengths x 2 models, a 2,733-tweet replay spent most of its run
-    compiling (bench/e2e.py: 112 tweets/s end to end, ~487 with the shapes cut and compiled
-    first; BENCHMARKS.md). Padding 2-15 tweets
-    to 16 costs a few ms on DeepSparse; a shape fewer per length saves seconds.
+    Every shape costs a compile of 1-2 s on one core and ~70-100 MB: with 1/4/16 rows x 3
+    lengths x 2 models, a 2,733-tweet replay spent most of its run compiling (bench/e2e.py:
+    112 tweets/s end to end; BENCHMARKS.md). A few tweets run one by one on the 1-row engine
+    instead (`_one_by_one`); a shape fewer per length saves seconds.
     """
     return (1, batch_size) if batch_size > 1 else (1,)
 
@@ -184,26 +183,22 @@ class Classifier:
             return False
         return (1, seq) in head.backend.compiled_shapes() and not head.backend.bridging_now()
 
-    def warmup(self, lengths: tuple[int, ...] = (32,), wait: bool = False, rows: tuple[int, ...] | None = None,
+    def warmup(self, lengths: tuple[int, ...] = (32,), rows: tuple[int, ...] | None = None,
                bridge: str = "always") -> None:
         """Get the common shapes ready so the first tweets are not slowed by compiling.
 
         ONNX Runtime: one run per shape. DeepSparse: the compiles go to a background thread,
         in the order given; until a shape is compiled, batches of that shape are scored by ONNX
         Runtime on the same model file or wait for it, as `bridge` says
-        (`DeepSparseBackend.compile_in_background`).
-        By default this returns at once; `wait=True` returns when these shapes are compiled
-        (EngineError if one cannot be), other shapes still compiling when first needed.
+        (`DeepSparseBackend.compile_in_background`). Returns at once; `wait_ready()` waits.
         """
         sample = [Tweet(id="warmup", created_at=None, author="", text="$SPY warm up")]  # type: ignore[arg-type]
         want = rows or (self.batch_size, 1)  # full batches first: a replay or a burst needs them first
-        queued: list[tuple[_Head, list[tuple[int, int]]]] = []
         for head in self._heads:
             seqs = dict.fromkeys(head.model.fixed_seq or min(seq, head.model.max_length) for seq in lengths)
             shapes = [(r, seq) for r in dict.fromkeys(self._rows_for(head, n) for n in want) for seq in seqs]
             if self.engine_name == "deepsparse":
                 head.backend.compile_in_background(shapes, bridge=bridge)
-                queued.append((head, shapes))
                 if bridge != "never":  # ONNX Runtime's first run allocates: do it now
                     for n, seq in shapes[:1]:
                         _checked(head, head.backend.ort().run(head.tokenizer.encode([t.text for t in sample], seq_len=seq, rows=n)))
@@ -211,12 +206,6 @@ class Classifier:
             for n, seq in shapes:
                 enc = head.tokenizer.encode([t.text for t in sample], seq_len=seq, rows=n)
                 _checked(head, head.backend.run(enc))
-        if wait and queued:
-            self.wait_ready()
-            for head, shapes in queued:
-                failed = [why for s in shapes if (why := head.backend.failure(s))]
-                if failed:
-                    raise EngineError(failed[0])
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Wait for background compiles (DeepSparse after warmup()); True when all are done."""
