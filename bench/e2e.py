@@ -283,19 +283,21 @@ def main(argv=None) -> int:
     return 0
 
 
+def _ratio_note(rows: dict, key: str) -> str:
+    ref, r = rows.get("ds_sparse", {}).get("rate"), rows[key].get("rate")
+    return f"  (shipped DS is {ref / r:.1f}x)" if ref and r and key != "ds_sparse" else ""
+
+
 def table(data: dict) -> str:
     lines = [f"{'replay --speed max':40} {'pipeline tw/s':>13} {'wall tw/s':>9} {'first s':>7} {'peak MB':>8}"]
-    ref = data["replay"].get("ds_sparse", {}).get("rate")
     for key, r in data["replay"].items():
-        ratio = f"  (shipped DS is {ref / r['rate']:.1f}x)" if ref and r.get("rate") and key != "ds_sparse" else ""
         lines.append(f"{r['label']:40} {r['rate'] or 0:13.1f} {r['wall_rate'] or 0:9.1f} {r['first_scored_s'] or 0:7.2f} "
-                     f"{r['max_peak_rss_mb'] or 0:8.0f}{ratio}")
+                     f"{r['max_peak_rss_mb'] or 0:8.0f}{_ratio_note(data['replay'], key)}")
     if data.get("long"):
         lines.append(f"\n{'longer replay':40} {'pipeline tw/s':>13} {'wall tw/s':>9} {'peak MB':>8}")
-        ref = data["long"].get("ds_sparse", {}).get("rate")
         for key, r in data["long"].items():
-            ratio = f"  (shipped DS is {ref / r['rate']:.1f}x)" if ref and r.get("rate") and key != "ds_sparse" else ""
-            lines.append(f"{r['label']:40} {r.get('rate') or 0:13.1f} {r['wall_rate'] or 0:9.1f} {r['peak_rss_mb']:8.0f}{ratio}")
+            lines.append(f"{r['label']:40} {r.get('rate') or 0:13.1f} {r['wall_rate'] or 0:9.1f} {r['peak_rss_mb']:8.0f}"
+                         f"{_ratio_note(data['long'], key)}")
     if data.get("live"):
         lines.append(f"\n{'live rate (DeepSparse)':24} {'p50 ms':>8} {'p99 ms':>8} {'first s':>7} {'peak MB':>8}")
         for rate, r in data["live"].items():
