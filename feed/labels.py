@@ -31,6 +31,8 @@ from typing import Iterable, Iterator
 from finterm.engine.errors import InputError
 from finterm.engine.records import Scored
 
+from .durable import fsync_dir
+
 TASKS = ("sentiment", "topic")
 ENV = "FINTERM_LABELS"
 
@@ -214,19 +216,6 @@ def export_labels(path: str | Path, out: str | Path, task: str) -> int:
 
 
 # -- writing ---------------------------------------------------------------------------------
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _atomic(path: Path, write) -> None:
     """`write(tmp_path)` beside `path`, fsync, then replace `path` in one step."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -243,7 +232,7 @@ def _atomic(path: Path, write) -> None:
         except OSError:
             pass
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 #: Journal rows that trigger folding the journal into the parquet file during `put`.

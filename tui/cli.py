@@ -137,7 +137,10 @@ def run(args: argparse.Namespace) -> int:
     if config.record:
         from finterm.feed.recorder import Recorder
 
-        sinks.append(Recorder(config.record))
+        recorder = Recorder(config.record)
+        if recorder.recovered_rows:
+            _say(f"warning: {recorder.path}: merged {recorder.recovered_rows:,} rows that an interrupted recording had left in its journal")
+        sinks.append(recorder)
 
     from finterm.feed.pipeline import Pipeline
 

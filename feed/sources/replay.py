@@ -18,6 +18,7 @@ from finterm.engine.errors import InputError
 from finterm.engine.normalize import make_tweet, stable_id
 
 from ..events import SourceStatus
+from ..recording_files import unmerged_rows
 from .base import Emit, StatusFn
 
 log = logging.getLogger("finterm.feed.replay")
@@ -47,28 +48,44 @@ def read_rows(path: str | Path, warn=None) -> list[Row]:
     """Read and check every row of a replay file; InputError (one line) when it cannot be used.
 
     `warn(message)` is called for each skipped garbled JSONL line and for rows played at the
-    previous row's time because their created_at is missing or unreadable.
+    previous row's time because their created_at is missing or unreadable. A finterm
+    recording's rows still in its journal (a running or killed recording) are included.
     """
     p = Path(path).expanduser()
     fmt = FORMATS.get(p.suffix.lower())
     if fmt is None:
         raise InputError(f"{p}: unknown file type '{p.suffix or '(none)'}' (replay reads .parquet, .csv or .jsonl)")
-    if not p.exists():
+    warn = warn or (lambda m: None)
+    unmerged = _unmerged(p, warn) if fmt == "parquet" else []
+    if not p.exists() and not unmerged:
         raise InputError(f"{p}: no such file")
-    if not p.is_file():
+    if p.exists() and not p.is_file():
         raise InputError(f"{p}: not a file")
     if fmt == "jsonl":
-        records = _read_jsonl(p, warn or (lambda m: None))
+        records = _read_jsonl(p, warn)
         columns = set().union(*(r.keys() for r in records)) if records else set()
     else:
-        records, columns = _read_table(p, fmt)
+        records, columns = _read_table(p, fmt) if p.exists() else ([], set())
+    if unmerged:
+        warn(f"{p}: includes {len(unmerged):,} recorded rows not merged into the file yet (its recording "
+             "is running or was killed; recording to the file again merges them)")
+        records += unmerged
+        columns |= set().union(*(r.keys() for r in unmerged))
     if not records:
         raise InputError(f"{p}: no rows to replay")
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
         have = ", ".join(sorted(map(str, columns))) or "none"
         raise InputError(f"{p}: missing column {', '.join(missing)} (replay needs created_at and text; the file has: {have})")
-    return _timed_rows(p, records, warn or (lambda m: None))
+    return _timed_rows(p, records, warn)
+
+
+def _unmerged(p: Path, warn) -> list[dict]:
+    try:
+        return unmerged_rows(p)
+    except Exception as exc:  # an unreadable journal must not stop the replay of the file itself
+        warn(f"{p}: cannot read the rows its recording has not merged yet ({exc.__class__.__name__}); replaying the file alone")
+        return []
 
 
 #: Rows with an unusable created_at that are named one by one before a count says the rest.
