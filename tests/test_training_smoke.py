@@ -164,3 +164,33 @@ def test_run_with_extra_corrections_reports_before_and_after(tiny_run, capsys):
     assert rows["validation"]["n"] == 30 and rows["held-back corrections"]["n"] >= 1
     assert all(rows[k][w] is not None for k in rows for w in ("before", "after"))
     assert "User corrections mixed into training" in (new / "MODEL_CARD.md").read_text()
+
+
+def test_student_distils_from_an_ensemble_of_teachers(tiny_run, capsys):
+    """--ensemble-teacher: the target is the mean of both teachers' logits; the card says so."""
+    import numpy as np
+
+    from finterm.training.cli import main
+
+    root, _, _ = tiny_run
+    data = ["--train", str(root / "train.csv"), "--valid", str(root / "valid.csv"), "--threads", "1"]
+    second = root / "runs-second"
+    assert main(["teacher", "--task", "sentiment", *data, "--backbone", str(root / "backbone"), "--run-dir", str(second),
+                 "--teacher-epochs", "2", "--teacher-lr", "3e-3", "--teacher-batch-size", "16", "--seed", "7"]) == 0
+    assert main(["student", "--task", "sentiment", *data, "--run-dir", str(root / "runs"),
+                 "--ensemble-teacher", str(root / "nowhere")]) == 1
+    assert "nowhere" in capsys.readouterr().err
+    assert main(["student", "--task", "sentiment", *data, "--run-dir", str(root / "runs"),
+                 "--ensemble-teacher", str(second / "teacher"), "--set", "num_epochs=2", "--set", "qat_epochs=0.5",
+                 "--set", "batch_size=16", "--set", "learning_rate=1e-3"]) == 0
+    student = json.loads((root / "runs" / "student" / "student.json").read_text())
+    ens = student["teacher_ensemble"]
+    assert set(ens["teachers"]) == {str(root / "runs" / "teacher"), str(second / "teacher")}
+    assert 0.0 <= ens["valid_accuracy"] <= 1.0
+    # Each teacher cached its own training logits; the student saw their mean.
+    a, b = (np.load(t / "teacher" / "train_logits.npy") for t in (root / "runs", second))
+    assert a.shape == b.shape and not np.allclose(a, b)
+    new = root / "model-ensemble"
+    assert main(["export", "--task", "sentiment", *data, "--run-dir", str(root / "runs"), "--out", str(new),
+                 "--tolerance", "100", "--no-bench"]) == 0
+    assert "Distillation target: the mean of the logits of" in (new / "MODEL_CARD.md").read_text()

@@ -52,6 +52,9 @@ def _student_args(p):
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a recipe variable (repeatable)")
     p.add_argument("--alpha", type=float, default=None, help="distillation: weight of the label loss")
     p.add_argument("--temperature", type=float, default=None, help="distillation temperature")
+    p.add_argument("--ensemble-teacher", type=Path, action="append", default=[], metavar="DIR",
+                   help="another saved teacher folder (e.g. runs/X/teacher, trained on the same file) whose logits "
+                        "are averaged with the run's teacher's as the distillation target (repeatable)")
 
 
 def _export_args(p):
@@ -137,7 +140,13 @@ def cmd_student(a, labels, train, valid, run_dir, max_len):
     if not (teacher_dir / "teacher.json").is_file():
         raise TrainError(f"no saved teacher in {teacher_dir}: run `finterm-train teacher --task {a.task}` first")
     recipe = resolve_recipe(a.recipe or a.task)
-    return train_student(teacher_dir, run_dir / "student", train, valid, labels, max_len, recipe, _overrides(a), seed=a.seed)
+    for t in a.ensemble_teacher:
+        if not (t / "teacher.json").is_file():
+            raise TrainError(f"--ensemble-teacher {t}: no saved teacher there (no teacher.json)")
+        if (t / "tokenizer.json").read_bytes() != (teacher_dir / "tokenizer.json").read_bytes():
+            raise TrainError(f"--ensemble-teacher {t}: its tokenizer differs from {teacher_dir}'s; the teachers must share one")
+    return train_student(teacher_dir, run_dir / "student", train, valid, labels, max_len, recipe, _overrides(a),
+                         seed=a.seed, ensemble=tuple(a.ensemble_teacher))
 
 
 def extra_comparison(extra, baseline: Path | None, stage: Path, valid) -> dict | None:

@@ -58,8 +58,13 @@ def train_student(
     recipe: Path,
     overrides: dict,
     seed: int = 0,
+    ensemble: tuple[Path, ...] = (),
 ) -> dict:
-    """Run the recipe with distillation; save the student's state and its PyTorch accuracy."""
+    """Run the recipe with distillation; save the student's state and its PyTorch accuracy.
+
+    `ensemble`: more saved teachers (same training file); the distillation target is then the
+    mean of all the teachers' logits. The student still starts from `teacher_dir`'s weights.
+    """
     torch = require_torch()
     torch.manual_seed(seed)
     hp = root_variables(recipe, overrides)
@@ -79,8 +84,11 @@ def train_student(
         schedule += length_batches(lengths, bs, shuffle=True, seed=seed + 1000 + epoch)
         epoch += 1
     schedule = schedule[:total]
-    teacher_logits = torch.as_tensor(
-        teacher_logits_for(teacher_dir, train, sorted({i for b in schedule for i in b}), train_ids, pad))
+    seen_rows = sorted({i for b in schedule for i in b})
+    teachers = (teacher_dir, *ensemble)
+    teacher_logits = torch.as_tensor(np.mean(
+        [teacher_logits_for(t, train, seen_rows, train_ids, pad) for t in teachers], axis=0).astype(np.float32))
+    ensemble_info = ensemble_report(teachers, valid_ids, valid.labels, pad, labels) if ensemble else None
     model = load_classifier(teacher_dir, labels)
     if bool(hp.get("freeze_word_embeddings", True)):
         freeze_word_embeddings(model)
@@ -139,9 +147,25 @@ def train_student(
         "pytorch_valid_accuracy": acc,
         "encoder_sparsity": sparsity,
         "max_length": max_length,
+        "teacher_ensemble": ensemble_info,
     }
     (out_dir / "student.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
+
+
+def ensemble_report(teachers: tuple[Path, ...], valid_ids, valid_labels, pad: int, labels: list[str]) -> dict:
+    """Each teacher's and the averaged teachers' validation accuracy (PyTorch), for the log and card."""
+    each, logits = {}, []
+    for t in teachers:
+        model = load_classifier(t, labels)
+        model.eval()
+        lg = predict_logits(model, valid_ids, pad, desc=f"teacher valid ({t.name})")
+        each[str(t)] = accuracy(lg, valid_labels)
+        logits.append(lg)
+    mean = accuracy(np.mean(logits, axis=0), valid_labels)
+    log("distilling from the mean of " + ", ".join(f"{t} ({a:.4f})" for t, a in each.items())
+        + f": together {mean:.4f} on the validation split")
+    return {"teachers": each, "valid_accuracy": mean}
 
 
 def load_student(student_dir: Path, labels: list[str]):

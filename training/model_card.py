@@ -63,6 +63,11 @@ def write_card(out_dir: Path, info: dict) -> Path:
           f"(overrides {s.get('recipe_overrides') or 'none'}), {s.get('epochs')} epochs / {s.get('steps')} steps, "
           f"{s.get('train_seconds')} s; distillation α {hp.get('distill_alpha')}, T {hp.get('distill_temperature')}; "
           f"PyTorch (fake-quant) validation accuracy {_pct(s.get('pytorch_valid_accuracy'))}."]
+    if s.get("teacher_ensemble"):
+        e = s["teacher_ensemble"]
+        L += ["  - Distillation target: the mean of the logits of " + ", ".join(
+            f"`{t}` ({_pct(acc)})" for t, acc in e["teachers"].items())
+            + f"; together {_pct(e['valid_accuracy'])} on the validation split (PyTorch)."]
     if info.get("notes"):
         L += [f"- Note: {info['notes']}"]
     if info.get("extra"):
