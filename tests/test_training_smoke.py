@@ -194,3 +194,61 @@ def test_student_distils_from_an_ensemble_of_teachers(tiny_run, capsys):
     assert main(["export", "--task", "sentiment", *data, "--run-dir", str(root / "runs"), "--out", str(new),
                  "--tolerance", "100", "--no-bench"]) == 0
     assert "Distillation target: the mean of the logits of" in (new / "MODEL_CARD.md").read_text()
+
+
+def test_student_distils_unlabeled_transfer_texts(tiny_run, capsys):
+    """--transfer: new texts are scored by the teacher and distilled; validation and training
+    texts in the file are dropped; a second run reuses the cached logits; the card says so."""
+    import csv
+
+    import numpy as np
+
+    from finterm.training.cli import main
+
+    root, _, _ = tiny_run
+    data = ["--train", str(root / "train.csv"), "--valid", str(root / "valid.csv"), "--threads", "1"]
+    with open(root / "valid.csv", newline="") as f:
+        valid_text = next(iter(csv.DictReader(f)))["text"]
+    with open(root / "train.csv", newline="") as f:
+        train_text = next(iter(csv.DictReader(f)))["text"]
+    fresh = [f"{t} and more" for t, _ in _rows(20, 9)]
+    xfer = root / "transfer.jsonl"
+    xfer.write_text("".join(json.dumps({"text": t, "id": i}) + "\n"
+                            for i, t in enumerate([*fresh, valid_text, train_text, fresh[0], ""])))
+    assert main(["student", "--task", "sentiment", *data, "--run-dir", str(root / "runs"),
+                 "--transfer", str(root / "absent.csv")]) == 1
+    assert "absent.csv" in capsys.readouterr().err
+    no_text = root / "no_text.csv"
+    no_text.write_text("body\nhello\n")
+    assert main(["student", "--task", "sentiment", *data, "--run-dir", str(root / "runs"), "--transfer", str(no_text)]) == 1
+    assert "no column 'text'" in capsys.readouterr().err
+    args = ["student", "--task", "sentiment", *data, "--run-dir", str(root / "runs"), "--transfer", str(xfer),
+            "--set", "num_epochs=2", "--set", "qat_epochs=0.5", "--set", "batch_size=16", "--set", "learning_rate=1e-3"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "20 of 24 texts kept (1 in the validation split, 1 in the training split, 2 duplicates or empty" in err
+    student = json.loads((root / "runs" / "student" / "student.json").read_text())
+    assert student["transfer"]["texts"] == 20 and sum(student["transfer"]["teacher_labels"].values()) == 20
+    assert student["steps"] == 2 * -(-(48 + 20) // 16)  # an epoch covers the transfer rows too
+    caches = list((root / "runs" / "teacher").glob("transfer_logits_*.npy"))
+    assert len(caches) == 1 and np.load(caches[0]).shape == (20, 3)
+    assert main(args) == 0
+    assert "teacher logits for 20 transfer texts" not in capsys.readouterr().err  # cached
+    new = root / "model-transfer"
+    assert main(["export", "--task", "sentiment", *data, "--run-dir", str(root / "runs"), "--out", str(new),
+                 "--tolerance", "100", "--no-bench"]) == 0
+    card = (new / "MODEL_CARD.md").read_text()
+    assert "Transfer texts: 20 unlabeled tweets" in card and "transfer.jsonl" in card
+
+
+def test_distill_loss_ignores_unlabeled_rows():
+    """Rows labeled -100 add only the distillation term; an all-unlabeled batch has no label loss."""
+    from finterm.training.distill import distill_loss
+
+    s = torch.tensor([[2.0, 0.0, 0.0], [0.0, 3.0, 0.0]])
+    t = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    full = distill_loss(s[:1], t[:1], torch.tensor([0]), 1.0, 2.0)
+    assert torch.isclose(distill_loss(s, t, torch.tensor([0, -100]), 1.0, 2.0), full)
+    only_kl = distill_loss(s, t, torch.tensor([-100, -100]), 0.5, 2.0)
+    assert torch.isfinite(only_kl) and only_kl > 0
+    assert torch.isclose(distill_loss(s, t, torch.tensor([-100, -100]), 1.0, 2.0), torch.tensor(0.0))

@@ -55,6 +55,10 @@ def _student_args(p):
     p.add_argument("--ensemble-teacher", type=Path, action="append", default=[], metavar="DIR",
                    help="another saved teacher folder (e.g. runs/X/teacher, trained on the same file) whose logits "
                         "are averaged with the run's teacher's as the distillation target (repeatable)")
+    p.add_argument("--transfer", type=Path, action="append", default=[], metavar="FILE",
+                   help="unlabeled tweets (any table with the text column, e.g. the other task's training file) "
+                        "that the teacher labels for the student to copy; validation and training texts are "
+                        "dropped (repeatable)")
 
 
 def _export_args(p):
@@ -145,8 +149,14 @@ def cmd_student(a, labels, train, valid, run_dir, max_len):
             raise TrainError(f"--ensemble-teacher {t}: no saved teacher there (no teacher.json)")
         if (t / "tokenizer.json").read_bytes() != (teacher_dir / "tokenizer.json").read_bytes():
             raise TrainError(f"--ensemble-teacher {t}: its tokenizer differs from {teacher_dir}'s; the teachers must share one")
+    transfer = None
+    if a.transfer:
+        from .transfer import load_transfer
+
+        transfer = load_transfer(a.transfer, train, valid, a.text_col)
+        log("transfer texts: " + transfer.summary())
     return train_student(teacher_dir, run_dir / "student", train, valid, labels, max_len, recipe, _overrides(a),
-                         seed=a.seed, ensemble=tuple(a.ensemble_teacher))
+                         seed=a.seed, ensemble=tuple(a.ensemble_teacher), transfer=transfer)
 
 
 def extra_comparison(extra, baseline: Path | None, stage: Path, valid) -> dict | None:

@@ -4,7 +4,8 @@ The student starts from the fine-tuned teacher's weights; the recipe prunes the 
 linear weights gradually and switches on int8 quantization-aware training at the end.
 Every step distils the teacher: loss = a*CE(labels) + (1-a)*T^2*KL(teacher/T || student/T),
 with the teacher's logits precomputed once (teacher.py), since running the teacher every
-step would double the CPU cost.
+step would double the CPU cost. Unlabeled transfer texts (`--transfer`, transfer.py) add
+rows that only the distillation term sees (label -100).
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ def distill_loss(student_logits, teacher_logits, labels, alpha: float, temperatu
     """alpha*CE + (1-alpha)*T^2*KL(softmax(t/T) || softmax(s/T)) (Hinton et al.)."""
     import torch.nn.functional as F
 
-    ce = F.cross_entropy(student_logits, labels)
+    labeled = labels >= 0
+    # Transfer rows carry no label (-100): the label loss averages over the labeled rows only.
+    ce = F.cross_entropy(student_logits[labeled], labels[labeled]) if bool(labeled.any()) else student_logits.sum() * 0.0
     if alpha >= 1.0:
         return ce
     t = temperature
@@ -59,11 +62,14 @@ def train_student(
     overrides: dict,
     seed: int = 0,
     ensemble: tuple[Path, ...] = (),
+    transfer=None,
 ) -> dict:
     """Run the recipe with distillation; save the student's state and its PyTorch accuracy.
 
     `ensemble`: more saved teachers (same training file); the distillation target is then the
     mean of all the teachers' logits. The student still starts from `teacher_dir`'s weights.
+    `transfer`: unlabeled texts (transfer.Transfer) appended to the training rows; an epoch
+    then covers them too.
     """
     torch = require_torch()
     torch.manual_seed(seed)
@@ -73,9 +79,11 @@ def train_student(
     tok = load_tokenizer(teacher_dir, max_length)
     pad = pad_id(tok)
     train_ids, valid_ids = encode(tok, train.texts), encode(tok, valid.texts)
-    lengths = [len(s) for s in train_ids]
+    n_labeled = len(train_ids)
+    xfer_ids = encode(tok, transfer.texts) if transfer is not None else []
+    lengths = [len(s) for s in train_ids + xfer_ids]
     manager = load_manager(recipe, overrides, out_dir.parent)
-    steps_per_epoch = math.ceil(len(train_ids) / bs)
+    steps_per_epoch = math.ceil(len(lengths) / bs)
     epochs = float(hp.get("num_epochs", manager.max_epochs))  # max_epochs rounds up to whole epochs
     total = max(1, int(round(epochs * steps_per_epoch)))
     # The batch schedule is fixed up front, so the teacher runs only on rows the student will see.
@@ -84,10 +92,19 @@ def train_student(
         schedule += length_batches(lengths, bs, shuffle=True, seed=seed + 1000 + epoch)
         epoch += 1
     schedule = schedule[:total]
-    seen_rows = sorted({i for b in schedule for i in b})
+    seen_rows = sorted({i for b in schedule for i in b if i < n_labeled})
     teachers = (teacher_dir, *ensemble)
-    teacher_logits = torch.as_tensor(np.mean(
-        [teacher_logits_for(t, train, seen_rows, train_ids, pad) for t in teachers], axis=0).astype(np.float32))
+    target = np.mean([teacher_logits_for(t, train, seen_rows, train_ids, pad) for t in teachers], axis=0)
+    transfer_info = None
+    if transfer is not None:
+        from .transfer import describe, label_mix, transfer_logits_for
+
+        xfer = np.mean([transfer_logits_for(t, transfer, xfer_ids, pad, labels) for t in teachers], axis=0)
+        transfer_info = describe(transfer, label_mix(xfer, labels))
+        log(f"transfer: {len(transfer)} unlabeled texts beside {n_labeled} labeled rows; the teacher calls them "
+            + ", ".join(f"{k} {v}" for k, v in transfer_info["teacher_labels"].items()))
+        target = np.concatenate([target, xfer])
+    teacher_logits = torch.as_tensor(target.astype(np.float32))
     ensemble_info = ensemble_report(teachers, valid_ids, valid.labels, pad, labels) if ensemble else None
     model = load_classifier(teacher_dir, labels)
     if bool(hp.get("freeze_word_embeddings", True)):
@@ -97,7 +114,8 @@ def train_student(
     warm = max(1, int(total * float(hp["warmup"])))
     floor = float(hp["final_lr_fraction"])
     log(f"student: {epochs} epochs, {total} steps, alpha {alpha}, T {temp}, lr {lr}, batch {bs}")
-    labels_t = torch.as_tensor(train.labels)
+    labels_t = torch.as_tensor(np.concatenate([train.labels, np.full(len(xfer_ids), -100)]).astype(np.int64))
+    all_ids = train_ids + xfer_ids
     step, t0 = 0, time.time()
     bar = progress(range(total), "student", total)
     model.train()
@@ -105,7 +123,7 @@ def train_student(
         frac = step / warm if step < warm else 1.0 - (1.0 - floor) * (step - warm) / max(1, total - warm)
         for g in base_opt.param_groups:
             g["lr"] = lr * frac
-        ids, mask = collate([train_ids[i] for i in b], pad)
+        ids, mask = collate([all_ids[i] for i in b], pad)
         logits = model(input_ids=ids, attention_mask=mask).logits
         loss = distill_loss(logits, teacher_logits[b], labels_t[b], alpha, temp)
         loss.backward()
@@ -148,6 +166,7 @@ def train_student(
         "encoder_sparsity": sparsity,
         "max_length": max_length,
         "teacher_ensemble": ensemble_info,
+        "transfer": transfer_info,
     }
     (out_dir / "student.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary

@@ -68,6 +68,15 @@ def write_card(out_dir: Path, info: dict) -> Path:
         L += ["  - Distillation target: the mean of the logits of " + ", ".join(
             f"`{t}` ({_pct(acc)})" for t, acc in e["teachers"].items())
             + f"; together {_pct(e['valid_accuracy'])} on the validation split (PyTorch)."]
+    if s.get("transfer"):
+        x = s["transfer"]
+        L += [f"- Transfer texts: {x['texts']} unlabeled tweets, labeled by the teacher(s) and distilled (no label "
+              "loss on them); validation and training texts were dropped. The teacher called them "
+              + ", ".join(f"{k} {v}" for k, v in x["teacher_labels"].items()) + "."]
+        for f in x["files"]:
+            L += [f"  - `{f['file']}` (sha256 `{f['sha256']}`): {f['kept']} of {f['rows']} rows kept "
+                  f"({f['in_valid']} in the validation split, {f['in_train']} in the training split, "
+                  f"{f['duplicates']} duplicates or empty)."]
     if info.get("notes"):
         L += [f"- Note: {info['notes']}"]
     if info.get("extra"):
