@@ -239,6 +239,8 @@ def test_student_distils_unlabeled_transfer_texts(tiny_run, capsys):
                  "--tolerance", "100", "--no-bench"]) == 0
     card = (new / "MODEL_CARD.md").read_text()
     assert "Transfer texts: 20 unlabeled tweets" in card and "transfer.jsonl" in card
+    # Both steps' command lines, so the card says how to rebuild the model.
+    assert "finterm-train student --task sentiment" in card and "finterm-train export --task sentiment" in card
 
 
 def test_distill_loss_ignores_unlabeled_rows():

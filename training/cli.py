@@ -136,7 +136,7 @@ def cmd_teacher(a, labels, train, valid, run_dir, max_len):
                          lr=a.teacher_lr, batch_size=a.teacher_batch_size, seed=a.seed)
 
 
-def cmd_student(a, labels, train, valid, run_dir, max_len):
+def cmd_student(a, labels, train, valid, run_dir, max_len, command: str = ""):
     from .distill import train_student
     from .recipe import resolve_recipe
 
@@ -156,7 +156,7 @@ def cmd_student(a, labels, train, valid, run_dir, max_len):
         transfer = load_transfer(a.transfer, train, valid, a.text_col)
         log("transfer texts: " + transfer.summary())
     return train_student(teacher_dir, run_dir / "student", train, valid, labels, max_len, recipe, _overrides(a),
-                         seed=a.seed, ensemble=tuple(a.ensemble_teacher), transfer=transfer)
+                         seed=a.seed, ensemble=tuple(a.ensemble_teacher), transfer=transfer, command=command)
 
 
 def extra_comparison(extra, baseline: Path | None, stage: Path, valid) -> dict | None:
@@ -332,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.cmd == "teacher":
             cmd_teacher(a, labels, train, valid, run_dir, max_len)
         elif a.cmd == "student":
-            cmd_student(a, labels, train, valid, run_dir, max_len)
+            cmd_student(a, labels, train, valid, run_dir, max_len, command)
         elif a.cmd == "export":
             cmd_export(a, labels, train, valid, run_dir, max_len, command, extra)
         elif a.cmd == "run":
@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
                 cmd_teacher(a, labels, train, valid, run_dir, max_len)
             else:
                 log(f"reusing the saved teacher in {run_dir / 'teacher'} (--retrain-teacher to train anew)")
-            cmd_student(a, labels, train, valid, run_dir, max_len)
+            cmd_student(a, labels, train, valid, run_dir, max_len, command)
             cmd_export(a, labels, train, valid, run_dir, max_len, command, extra)
         return 0
     except (TrainError, DataError) as exc:

@@ -63,6 +63,7 @@ def train_student(
     seed: int = 0,
     ensemble: tuple[Path, ...] = (),
     transfer=None,
+    command: str = "",
 ) -> dict:
     """Run the recipe with distillation; save the student's state and its PyTorch accuracy.
 
@@ -167,6 +168,7 @@ def train_student(
         "max_length": max_length,
         "teacher_ensemble": ensemble_info,
         "transfer": transfer_info,
+        "command": command,
     }
     (out_dir / "student.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary

@@ -37,7 +37,9 @@ def write_card(out_dir: Path, info: dict) -> Path:
     L += ["Sparse int8 MiniLM-style BERT student, distilled from a dense fine-tuned teacher and pruned + "
           "quantized with a SparseML recipe. Inputs `input_ids`, `attention_mask` (dynamic batch and length), "
           "output `logits`. Labels (id order): " + ", ".join(f"{i} {n}" for i, n in enumerate(labels)) + ".", ""]
-    L += ["## Command", "", "```", info["command"], "```", ""]
+    student_cmd = info["student"].get("command")
+    L += ["## Command", "", "```", *([student_cmd] if student_cmd and student_cmd != info["command"] else []),
+          info["command"], "```", ""]
     L += ["## Data", "", "| split | file | rows | sha256 |", "|---|---|---|---|"]
     for split, d in info["data"].items():
         L.append(f"| {split} | `{d['file']}` | {d['rows']} | `{d['sha256']}` |")
