@@ -82,7 +82,8 @@ def train_student(
     train_ids, valid_ids = encode(tok, train.texts), encode(tok, valid.texts)
     n_labeled = len(train_ids)
     xfer_ids = encode(tok, transfer.texts) if transfer is not None else []
-    lengths = [len(s) for s in train_ids + xfer_ids]
+    all_ids = train_ids + xfer_ids
+    lengths = [len(s) for s in all_ids]
     manager = load_manager(recipe, overrides, out_dir.parent)
     steps_per_epoch = math.ceil(len(lengths) / bs)
     epochs = float(hp.get("num_epochs", manager.max_epochs))  # max_epochs rounds up to whole epochs
@@ -98,10 +99,10 @@ def train_student(
     target = np.mean([teacher_logits_for(t, train, seen_rows, train_ids, pad) for t in teachers], axis=0)
     transfer_info = None
     if transfer is not None:
-        from .transfer import describe, label_mix, transfer_logits_for
+        from .transfer import describe, transfer_logits_for
 
         xfer = np.mean([transfer_logits_for(t, transfer, xfer_ids, pad, labels) for t in teachers], axis=0)
-        transfer_info = describe(transfer, label_mix(xfer, labels))
+        transfer_info = describe(transfer, xfer, labels)
         log(f"transfer: {len(transfer)} unlabeled texts beside {n_labeled} labeled rows; the teacher calls them "
             + ", ".join(f"{k} {v}" for k, v in transfer_info["teacher_labels"].items()))
         target = np.concatenate([target, xfer])
@@ -116,7 +117,6 @@ def train_student(
     floor = float(hp["final_lr_fraction"])
     log(f"student: {epochs} epochs, {total} steps, alpha {alpha}, T {temp}, lr {lr}, batch {bs}")
     labels_t = torch.as_tensor(np.concatenate([train.labels, np.full(len(xfer_ids), -100)]).astype(np.int64))
-    all_ids = train_ids + xfer_ids
     step, t0 = 0, time.time()
     bar = progress(range(total), "student", total)
     model.train()

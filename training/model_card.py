@@ -75,10 +75,9 @@ def write_card(out_dir: Path, info: dict) -> Path:
         L += [f"- Transfer texts: {x['texts']} unlabeled tweets, labeled by the teacher(s) and distilled (no label "
               "loss on them); validation and training texts were dropped. The teacher called them "
               + ", ".join(f"{k} {v}" for k, v in x["teacher_labels"].items()) + "."]
-        for f in x["files"]:
-            L += [f"  - `{f['file']}` (sha256 `{f['sha256']}`): {f['kept']} of {f['rows']} rows kept "
-                  f"({f['in_valid']} in the validation split, {f['in_train']} in the training split, "
-                  f"{f['duplicates']} duplicates or empty)."]
+        from .transfer import file_counts
+
+        L += [f"  - `{f['file']}` (sha256 `{f['sha256']}`): {file_counts(f)}." for f in x["files"]]
     if info.get("notes"):
         L += [f"- Note: {info['notes']}"]
     if info.get("extra"):

@@ -112,7 +112,9 @@ def train_teacher(
     bar.close()
     train_secs = time.time() - t0
     out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in ("train_logits.npy", "train_logits_done.npy"):
+    from .transfer import TRANSFER_CACHE_PREFIX
+
+    for stale in ("train_logits.npy", "train_logits_done.npy", *(p.name for p in out_dir.glob(f"{TRANSFER_CACHE_PREFIX}*.npy"))):
         (out_dir / stale).unlink(missing_ok=True)
     model.save_pretrained(str(out_dir))
     for name in TOKENIZER_FILES:

@@ -18,8 +18,11 @@ import numpy as np
 
 from finterm.engine.normalize import clean_text, model_text
 
-from .common import TrainError, log, predict_logits
+from .common import log, predict_logits
 from .data import DataError, Split, read_table, sha256_file
+
+#: Cached teacher logits on transfer texts: <teacher>/transfer_logits_<digest>.npy
+TRANSFER_CACHE_PREFIX = "transfer_logits_"
 
 
 @dataclass
@@ -37,9 +40,13 @@ class Transfer:
         return hashlib.sha256("\x1e".join(self.texts).encode("utf-8")).hexdigest()
 
     def summary(self) -> str:
-        return "; ".join(f"{Path(f['file']).name}: {f['kept']} of {f['rows']} texts kept "
-                         f"({f['in_valid']} in the validation split, {f['in_train']} in the training split, "
-                         f"{f['duplicates']} duplicates or empty dropped)" for f in self.files)
+        return "; ".join(f"{Path(f['file']).name}: {file_counts(f)}" for f in self.files)
+
+
+def file_counts(f: dict) -> str:
+    """What one transfer file gave, in the words the log and the model card share."""
+    return (f"{f['kept']} of {f['rows']} texts kept ({f['in_valid']} in the validation split, "
+            f"{f['in_train']} in the training split, {f['duplicates']} duplicates or empty dropped)")
 
 
 def load_transfer(paths: list[Path], train: Split, valid: Split, text_col: str = "text") -> Transfer:
@@ -75,19 +82,13 @@ def load_transfer(paths: list[Path], train: Split, valid: Split, text_col: str =
 
 
 def transfer_logits_for(teacher_dir: Path, transfer: Transfer, seqs: list[list[int]], pad: int, labels: list[str]) -> np.ndarray:
-    """The teacher's logits on the transfer texts, computed once and cached beside the teacher
-    (keyed by the texts and the teacher's own weights file, so a retrained teacher recomputes)."""
+    """The teacher's logits on the transfer texts, computed once and cached beside the teacher,
+    keyed by the texts (train_teacher removes these caches with the others when it retrains)."""
     from .teacher import load_classifier
 
-    weights = next((teacher_dir / n for n in ("model.safetensors", "pytorch_model.bin") if (teacher_dir / n).is_file()), None)
-    if weights is None:
-        raise TrainError(f"{teacher_dir} holds no teacher weights")
-    key = hashlib.sha256(f"{transfer.digest}:{weights.stat().st_size}:{weights.stat().st_mtime_ns}".encode()).hexdigest()[:16]
-    cache = teacher_dir / f"transfer_logits_{key}.npy"
+    cache = teacher_dir / f"{TRANSFER_CACHE_PREFIX}{transfer.digest[:16]}.npy"
     if cache.is_file():
-        logits = np.load(cache)
-        if logits.shape[0] == len(seqs):
-            return logits
+        return np.load(cache)
     log(f"teacher logits for {len(seqs)} transfer texts ({teacher_dir})")
     model = load_classifier(teacher_dir, labels)
     logits = predict_logits(model, seqs, pad, desc="teacher transfer")
@@ -95,14 +96,8 @@ def transfer_logits_for(teacher_dir: Path, transfer: Transfer, seqs: list[list[i
     return logits
 
 
-def label_mix(logits: np.ndarray, labels: list[str]) -> dict[str, int]:
-    """How the teacher labels the transfer texts (for the log and the card)."""
+def describe(transfer: Transfer, logits: np.ndarray, labels: list[str]) -> dict:
+    """The files, the text count and how the teacher labeled them (student.json, log, card)."""
     counts = np.bincount(logits.argmax(1), minlength=len(labels))
-    return {name: int(c) for name, c in zip(labels, counts)}
-
-
-def describe(transfer: Transfer, mix: dict[str, int]) -> dict:
-    return {"files": transfer.files, "texts": len(transfer), "teacher_labels": mix}
-
-
-__all__ = ["Transfer", "load_transfer", "transfer_logits_for", "label_mix", "describe"]
+    return {"files": transfer.files, "texts": len(transfer),
+            "teacher_labels": {name: int(c) for name, c in zip(labels, counts)}}
