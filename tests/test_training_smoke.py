@@ -175,8 +175,10 @@ def test_student_distils_from_an_ensemble_of_teachers(tiny_run, capsys):
     root, _, _ = tiny_run
     data = ["--train", str(root / "train.csv"), "--valid", str(root / "valid.csv"), "--threads", "1"]
     second = root / "runs-second"
-    assert main(["teacher", "--task", "sentiment", *data, "--backbone", str(root / "backbone"), "--run-dir", str(second),
-                 "--teacher-epochs", "2", "--teacher-lr", "3e-3", "--teacher-batch-size", "16", "--seed", "7"]) == 0
+    # The second teacher starts from the first (as a sentiment teacher can start from a topic teacher).
+    assert main(["teacher", "--task", "sentiment", *data, "--backbone", str(root / "runs" / "teacher"),
+                 "--run-dir", str(second), "--teacher-epochs", "2", "--teacher-lr", "3e-3",
+                 "--teacher-batch-size", "16", "--seed", "7"]) == 0
     assert main(["student", "--task", "sentiment", *data, "--run-dir", str(root / "runs"),
                  "--ensemble-teacher", str(root / "nowhere")]) == 1
     assert "nowhere" in capsys.readouterr().err
@@ -193,7 +195,11 @@ def test_student_distils_from_an_ensemble_of_teachers(tiny_run, capsys):
     new = root / "model-ensemble"
     assert main(["export", "--task", "sentiment", *data, "--run-dir", str(root / "runs"), "--out", str(new),
                  "--tolerance", "100", "--no-bench"]) == 0
-    assert "Distillation target: the mean of the logits of" in (new / "MODEL_CARD.md").read_text()
+    card = (new / "MODEL_CARD.md").read_text()
+    assert "Distillation target: the mean of the logits of" in card
+    # The card says how the second teacher was made, back through the teacher it started from.
+    assert f"`{second / 'teacher'}` was itself a teacher: 2.0 epochs on `train.csv` from `{root / 'runs' / 'teacher'}`" in card
+    assert f"`{root / 'runs' / 'teacher'}` was itself a teacher" in card
 
 
 def test_student_distils_unlabeled_transfer_texts(tiny_run, capsys):

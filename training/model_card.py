@@ -26,6 +26,21 @@ def _pct(x) -> str:
     return "n/a" if x is None else f"{100 * x:.2f}%"
 
 
+def _backbone_chain(folder, indent: str) -> list[str]:
+    """How a teacher's starting point was itself trained, back to the pretrained backbone
+    (teachers fine-tuned in rounds, e.g. a sentiment teacher started from a topic teacher)."""
+    import json
+
+    lines, seen = [], 0
+    while folder and (Path(folder) / "teacher.json").is_file() and seen < 5:
+        t = json.loads((Path(folder) / "teacher.json").read_text())
+        lines.append(f"{indent}- `{folder}` was itself a teacher: {t.get('epochs')} epochs on "
+                     f"`{Path(t.get('train_file') or '?').name}` from `{t.get('backbone')}`, lr {t.get('lr')}, "
+                     f"{t.get('train_seconds')} s, PyTorch validation accuracy {_pct(t.get('valid_accuracy'))}.")
+        folder, seen = t.get("backbone"), seen + 1
+    return lines
+
+
 def write_card(out_dir: Path, info: dict) -> Path:
     """info: task, labels, data (files+sha256), teacher, student, recipe_text, command,
     evaluation {engine: metrics}, onnx (stats), sparsity, bench {engine: {...}}."""
@@ -50,14 +65,7 @@ def write_card(out_dir: Path, info: dict) -> Path:
     L += [f"- Teacher: dense fine-tune of `{t.get('backbone')}`, {t.get('epochs')} epochs, lr {t.get('lr')}, "
           f"batch {t.get('batch_size')}, max {t.get('max_length')} tokens, {t.get('train_seconds')} s; "
           f"PyTorch validation accuracy {_pct(t.get('valid_accuracy'))}."]
-    prev, seen = t.get("backbone"), 0
-    while prev and (Path(prev) / "teacher.json").is_file() and seen < 5:  # teacher fine-tuned in rounds
-        import json
-
-        pt = json.loads((Path(prev) / "teacher.json").read_text())
-        L += [f"  - `{prev}` was itself a teacher: {pt.get('epochs')} epochs from `{pt.get('backbone')}`, "
-              f"lr {pt.get('lr')}, {pt.get('train_seconds')} s, PyTorch validation accuracy {_pct(pt.get('valid_accuracy'))}."]
-        prev, seen = pt.get("backbone"), seen + 1
+    L += _backbone_chain(t.get("backbone"), "  ")
     if t.get("frozen_word_embeddings"):
         L += ["  - The vocabulary embedding was frozen (CPU cost); all other weights were trained."]
     hp = s.get("hyperparameters", {})
@@ -70,6 +78,8 @@ def write_card(out_dir: Path, info: dict) -> Path:
         L += ["  - Distillation target: the mean of the logits of " + ", ".join(
             f"`{t}` ({_pct(acc)})" for t, acc in e["teachers"].items())
             + f"; together {_pct(e['valid_accuracy'])} on the validation split (PyTorch)."]
+        for folder in list(e["teachers"])[1:]:  # the first is the run's own teacher, described above
+            L += _backbone_chain(folder, "    ")
     if s.get("transfer"):
         x = s["transfer"]
         L += [f"- Transfer texts: {x['texts']} unlabeled tweets, labeled by the teacher(s) and distilled (no label "
