@@ -104,6 +104,13 @@ def test_pipeline_writes_a_loadable_scoring_folder(tiny_run):
     assert any("Quant" in k or "Integer" in k for k in info["onnx"]["quantized_ops"])
     card = (out / "MODEL_CARD.md").read_text()
     assert "sha256" in card and "Confusion matrix" in card and "finterm-train run" in card
+    # The student was scored on its way: once pruned (epoch 4 * 0.55), once before QAT (epoch 3).
+    stages = json.loads((root / "runs" / "student" / "student.json").read_text())["stages"]
+    assert [g["stage"] for g in stages] == ["end of pruning", "pruned, before QAT"]
+    # Three steps an epoch here, so each milestone falls on the step nearest to it.
+    assert [g["epoch"] for g in stages] == [pytest.approx(2.2, abs=0.17), 3.0]
+    assert stages[1]["sparsity"] >= 0.79 and all(0.0 <= g["valid_accuracy"] <= 1.0 for g in stages)
+    assert "On the way (PyTorch, validation split): end of pruning (epoch 2.33" in card
 
     # The file scores through ONNX Runtime at other batch sizes and lengths than exported with.
     from finterm.training.evaluate import engine_logits
@@ -260,3 +267,14 @@ def test_distill_loss_ignores_unlabeled_rows():
     only_kl = distill_loss(s, t, torch.tensor([-100, -100]), 0.5, 2.0)
     assert torch.isfinite(only_kl) and only_kl > 0
     assert torch.isclose(distill_loss(s, t, torch.tensor([-100, -100]), 1.0, 2.0), torch.tensor(0.0))
+
+
+def test_stage_steps_name_each_milestone_once():
+    from finterm.training.distill import stage_steps
+
+    hp = {"prune_end_epoch": 1.65, "qat_start_epoch": 2.5}
+    assert stage_steps(hp, 100, 300) == {165: "end of pruning", 250: "pruned, before QAT"}
+    # Straight from pruning to QAT: one pass, named for both; milestones outside the run are skipped.
+    assert stage_steps({"prune_end_epoch": 2.5, "qat_start_epoch": 2.5}, 100, 300) == {250: "pruned, before QAT"}
+    assert stage_steps({"prune_end_epoch": 0.0, "qat_start_epoch": 3.0}, 100, 300) == {}
+    assert stage_steps({"prune_end_epoch": "eval(x)"}, 100, 300) == {}

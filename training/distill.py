@@ -117,10 +117,19 @@ def train_student(
     floor = float(hp["final_lr_fraction"])
     log(f"student: {epochs} epochs, {total} steps, alpha {alpha}, T {temp}, lr {lr}, batch {bs}")
     labels_t = torch.as_tensor(np.concatenate([train.labels, np.full(len(xfer_ids), -100)]).astype(np.int64))
+    milestones = stage_steps(hp, steps_per_epoch, total)
+    stages = []
     step, t0 = 0, time.time()
     bar = progress(range(total), "student", total)
     model.train()
     for b in schedule:
+        if step in milestones:  # where the accuracy goes: pruning, then quantization
+            model.eval()
+            stage_acc = accuracy(predict_logits(model, valid_ids, pad, desc="student valid"), valid.labels)
+            model.train()
+            stages.append({"stage": milestones[step], "epoch": round(step / steps_per_epoch, 2),
+                           "sparsity": encoder_sparsity(model), "valid_accuracy": stage_acc})
+            log(f"student at epoch {step / steps_per_epoch:.2f} ({milestones[step]}): valid accuracy {stage_acc:.4f}")
         frac = step / warm if step < warm else 1.0 - (1.0 - floor) * (step - warm) / max(1, total - warm)
         for g in base_opt.param_groups:
             g["lr"] = lr * frac
@@ -166,12 +175,28 @@ def train_student(
         "pytorch_valid_accuracy": acc,
         "encoder_sparsity": sparsity,
         "max_length": max_length,
+        "stages": stages,
         "teacher_ensemble": ensemble_info,
         "transfer": transfer_info,
         "command": command,
     }
     (out_dir / "student.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
+
+
+def stage_steps(hp: dict, steps_per_epoch: int, total: int) -> dict[int, str]:
+    """Steps at which the student is scored on the validation split on its way: when pruning
+    has reached its final sparsity and when quantization-aware training starts (the same
+    step when the recipe goes straight from one to the other). Each costs one validation pass."""
+    out: dict[int, str] = {}
+    for name, key in (("pruned, before QAT", "qat_start_epoch"), ("end of pruning", "prune_end_epoch")):
+        try:
+            step = int(round(float(hp[key]) * steps_per_epoch))
+        except (KeyError, TypeError, ValueError):
+            continue
+        if 0 < step < total:
+            out[step] = out.get(step) or name
+    return dict(sorted(out.items()))
 
 
 def ensemble_report(teachers: tuple[Path, ...], valid_ids, valid_labels, pad: int, labels: list[str]) -> dict:

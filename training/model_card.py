@@ -73,6 +73,10 @@ def write_card(out_dir: Path, info: dict) -> Path:
           f"(overrides {s.get('recipe_overrides') or 'none'}), {s.get('epochs')} epochs / {s.get('steps')} steps, "
           f"{s.get('train_seconds')} s; distillation α {hp.get('distill_alpha')}, T {hp.get('distill_temperature')}; "
           f"PyTorch (fake-quant) validation accuracy {_pct(s.get('pytorch_valid_accuracy'))}."]
+    if s.get("stages"):
+        L += ["  - On the way (PyTorch, validation split): " + "; ".join(
+            f"{g['stage']} (epoch {g['epoch']}, {_pct(g['sparsity'])} zeros) {_pct(g['valid_accuracy'])}" for g in s["stages"])
+            + f"; after QAT {_pct(s.get('pytorch_valid_accuracy'))}."]
     if s.get("teacher_ensemble"):
         e = s["teacher_ensemble"]
         L += ["  - Distillation target: the mean of the logits of " + ", ".join(
