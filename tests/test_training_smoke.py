@@ -278,3 +278,15 @@ def test_stage_steps_name_each_milestone_once():
     assert stage_steps({"prune_end_epoch": 2.5, "qat_start_epoch": 2.5}, 100, 300) == {250: "pruned, before QAT"}
     assert stage_steps({"prune_end_epoch": 0.0, "qat_start_epoch": 3.0}, 100, 300) == {}
     assert stage_steps({"prune_end_epoch": "eval(x)"}, 100, 300) == {}
+
+
+def test_loop_variables_can_be_overridden_without_reaching_sparseml(tmp_path):
+    """--set freeze_word_embeddings=False is the training loop's, not SparseML's (which would
+    refuse a variable it does not know)."""
+    from finterm.training.recipe import load_manager, resolve_recipe, root_variables
+
+    recipe = resolve_recipe("sentiment")
+    overrides = {"freeze_word_embeddings": False, "num_epochs": 3}
+    assert root_variables(recipe, overrides)["freeze_word_embeddings"] is False
+    assert root_variables(recipe, {})["freeze_word_embeddings"] is True
+    assert load_manager(recipe, overrides, tmp_path).max_epochs == 3

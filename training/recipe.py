@@ -17,6 +17,8 @@ from .common import TrainError
 
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 LOOP_VARIABLES = ("learning_rate", "final_lr_fraction", "warmup", "batch_size", "distill_alpha", "distill_temperature")
+#: Read by the training loop too, with a default when a recipe leaves them out.
+OPTIONAL_LOOP_VARIABLES = ("freeze_word_embeddings",)
 
 
 def resolve_recipe(name_or_path: str) -> Path:
@@ -82,5 +84,5 @@ def load_manager(path: Path, overrides: dict, log_dir: Path | None = None):
     patch_sparseml(log_dir)
     from sparseml.pytorch.optim import ScheduledModifierManager
 
-    sparse_vars = {k: v for k, v in overrides.items() if k not in LOOP_VARIABLES}
+    sparse_vars = {k: v for k, v in overrides.items() if k not in LOOP_VARIABLES + OPTIONAL_LOOP_VARIABLES}
     return ScheduledModifierManager.from_yaml(str(path), recipe_variables=sparse_vars or None)
