@@ -4,6 +4,7 @@ ONNX Runtime, background DeepSparse compiles with ONNX Runtime meanwhile, the le
 Nothing here checks a timing: speed is measured by bench/, not asserted in tests.
 """
 
+import os
 import subprocess
 import sys
 import time
@@ -102,8 +103,6 @@ def test_deepsparse_warmup_compiles_in_background_and_onnxruntime_scores_meanwhi
     assert clf.wait_ready(timeout=300)
     heads = {h.task: h.backend for h in clf._heads}
     # The compile worker runs below the scoring threads' priority, so it yields them the CPU.
-    import os
-
     worker = heads["sentiment"]._worker
     assert os.getpriority(os.PRIO_PROCESS, worker.native_id) >= max(10, os.getpriority(os.PRIO_PROCESS, 0))
     # warm-up shapes plus the shapes the tweets needed, all compiled now

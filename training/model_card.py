@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import time
 from pathlib import Path
@@ -29,8 +30,6 @@ def _pct(x) -> str:
 def _backbone_chain(folder, indent: str) -> list[str]:
     """How a teacher's starting point was itself trained, back to the pretrained backbone
     (teachers fine-tuned in rounds, e.g. a sentiment teacher started from a topic teacher)."""
-    import json
-
     lines, seen = [], 0
     while folder and (Path(folder) / "teacher.json").is_file() and seen < 5:
         t = json.loads((Path(folder) / "teacher.json").read_text())
