@@ -299,8 +299,8 @@ class DeepSparseBackend:
 
     def _compile_worker(self) -> None:
         # Compiles yield the CPU to scoring: at normal priority they took it from the tweets
-        # bridged to ONNX Runtime (live 50 tweets/s: p99 61-232 ms, 41-43 ms at nice 10;
-        # BENCHMARKS.md). DeepSparse's threads started from here inherit it.
+        # bridged to ONNX Runtime (bench/e2e.py, live 50 tweets/s: p99 219 ms, 42 ms at
+        # nice 10; BENCHMARKS.md). DeepSparse's threads started from here inherit it.
         try:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), COMPILE_NICENESS)
         except (AttributeError, OSError):  # not Linux, or already lower than that
