@@ -111,6 +111,7 @@ def test_pipeline_writes_a_loadable_scoring_folder(tiny_run):
     assert [g["epoch"] for g in stages] == [pytest.approx(2.2, abs=0.17), 3.0]
     assert stages[1]["sparsity"] >= 0.79 and all(0.0 <= g["valid_accuracy"] <= 1.0 for g in stages)
     assert "On the way (PyTorch, validation split): end of pruning (epoch 2.33" in card
+    assert "; after QAT " in card and "Vocabulary embedding: frozen" in card
 
     # The file scores through ONNX Runtime at other batch sizes and lengths than exported with.
     from finterm.training.evaluate import engine_logits
@@ -278,6 +279,14 @@ def test_stage_steps_name_each_milestone_once():
     assert stage_steps({"prune_end_epoch": 2.5, "qat_start_epoch": 2.5}, 100, 300) == {250: "pruned, before QAT"}
     assert stage_steps({"prune_end_epoch": 0.0, "qat_start_epoch": 3.0}, 100, 300) == {}
     assert stage_steps({"prune_end_epoch": "eval(x)"}, 100, 300) == {}
+
+
+def test_card_names_the_last_stage_after_qat_only_when_the_run_had_it():
+    from finterm.training.model_card import _has_qat
+
+    assert _has_qat({"qat_start_epoch": 2.5, "num_epochs": 3})
+    assert not _has_qat({"qat_start_epoch": 3.0, "num_epochs": 3})  # qat_epochs=0: no QAT in the run
+    assert not _has_qat({"num_epochs": 3})
 
 
 def test_loop_variables_can_be_overridden_without_reaching_sparseml(tmp_path):

@@ -27,6 +27,14 @@ def _pct(x) -> str:
     return "n/a" if x is None else f"{100 * x:.2f}%"
 
 
+def _has_qat(hp: dict) -> bool:
+    """Whether the recipe's quantization-aware training starts inside the run."""
+    try:
+        return float(hp["qat_start_epoch"]) < float(hp["num_epochs"])
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
 def _backbone_chain(folder, indent: str) -> list[str]:
     """How a teacher's starting point was itself trained, back to the pretrained backbone
     (teachers fine-tuned in rounds, e.g. a sentiment teacher started from a topic teacher)."""
@@ -75,7 +83,10 @@ def write_card(out_dir: Path, info: dict) -> Path:
     if s.get("stages"):
         L += ["  - On the way (PyTorch, validation split): " + "; ".join(
             f"{g['stage']} (epoch {g['epoch']}, {_pct(g['sparsity'])} zeros) {_pct(g['valid_accuracy'])}" for g in s["stages"])
-            + f"; after QAT {_pct(s.get('pytorch_valid_accuracy'))}."]
+            + f"; {'after QAT' if _has_qat(hp) else 'at the end'} {_pct(s.get('pytorch_valid_accuracy'))}."]
+    if hp.get("freeze_word_embeddings") is not None:
+        L += ["  - Vocabulary embedding: " + ("frozen, as in the teacher (CPU cost)." if hp["freeze_word_embeddings"]
+                                              else "trained with the rest of the student.")]
     if s.get("teacher_ensemble"):
         e = s["teacher_ensemble"]
         L += ["  - Distillation target: the mean of the logits of " + ", ".join(
