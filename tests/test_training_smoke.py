@@ -289,6 +289,12 @@ def test_card_names_the_last_stage_after_qat_only_when_the_run_had_it():
     assert not _has_qat({"num_epochs": 3})
 
 
+def test_card_escapes_pipes_in_topic_labels():
+    from finterm.training.model_card import _cell
+
+    assert _cell("Fed | Central Banks") == "Fed \\| Central Banks"
+
+
 def test_loop_variables_can_be_overridden_without_reaching_sparseml(tmp_path):
     """--set freeze_word_embeddings=False is the training loop's, not SparseML's (which would
     refuse a variable it does not know)."""

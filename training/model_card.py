@@ -27,6 +27,11 @@ def _pct(x) -> str:
     return "n/a" if x is None else f"{100 * x:.2f}%"
 
 
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell: topic labels such as "Fed | Central Banks" hold pipes."""
+    return str(text).replace("|", "\\|")
+
+
 def _has_qat(hp: dict) -> bool:
     """Whether the recipe's quantization-aware training starts inside the run."""
     try:
@@ -120,7 +125,7 @@ def write_card(out_dir: Path, info: dict) -> Path:
     L += ["", f"Majority-class baseline: {_pct(first['majority_baseline'])}.", ""]
     L += [f"### Per class ({next(iter(ev))})", "", "| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
     for n, c in first["per_class"].items():
-        L.append(f"| {n} | {_pct(c['precision'])} | {_pct(c['recall'])} | {_pct(c['f1'])} | {c['support']} |")
+        L.append(f"| {_cell(n)} | {_pct(c['precision'])} | {_pct(c['recall'])} | {_pct(c['f1'])} | {c['support']} |")
     L += ["", f"### Confusion matrix ({next(iter(ev))}; rows = true, columns = predicted)", ""]
     short = [n.split(" |")[0][:12] for n in labels]
     L.append("| true \\ pred | " + " | ".join(short) + " |")
