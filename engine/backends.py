@@ -38,7 +38,7 @@ Progress = Callable[[str], None]
 _WORKERS: "list[DeepSparseBackend]" = []
 
 
-#: Niceness of the background compile thread (Linux: per thread).
+#: How much nicer than the process the background compile thread runs (Linux: per thread).
 COMPILE_NICENESS = 10
 
 
@@ -301,9 +301,12 @@ class DeepSparseBackend:
         # Compiles yield the CPU to scoring: at normal priority they took it from the tweets
         # bridged to ONNX Runtime (bench/e2e.py, live 50 tweets/s: p99 219 ms, 42 ms at
         # nice 10; BENCHMARKS.md). DeepSparse's threads started from here inherit it.
+        # Relative to the thread's own niceness: under `nice -n 15 finterm` a fixed 10 would
+        # raise the compiles above the scoring threads (root may) or fail (others).
         try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), COMPILE_NICENESS)
-        except (AttributeError, OSError):  # not Linux, or already lower than that
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + COMPILE_NICENESS))
+        except (AttributeError, OSError):  # not Linux
             pass
         while True:
             with self._cv:

@@ -90,7 +90,7 @@ def write_card(out_dir: Path, info: dict) -> Path:
             f"{g['stage']} (epoch {g['epoch']}, {_pct(g['sparsity'])} zeros) {_pct(g['valid_accuracy'])}" for g in s["stages"])
             + f"; {'after QAT' if _has_qat(hp) else 'at the end'} {_pct(s.get('pytorch_valid_accuracy'))}."]
     if hp.get("freeze_word_embeddings") is not None:
-        L += ["  - Vocabulary embedding: " + ("frozen, as in the teacher (CPU cost)." if hp["freeze_word_embeddings"]
+        L += ["  - Vocabulary embedding: " + ("frozen (CPU cost)." if hp["freeze_word_embeddings"]
                                               else "trained with the rest of the student.")]
     if s.get("teacher_ensemble"):
         e = s["teacher_ensemble"]
@@ -127,7 +127,7 @@ def write_card(out_dir: Path, info: dict) -> Path:
     for n, c in first["per_class"].items():
         L.append(f"| {_cell(n)} | {_pct(c['precision'])} | {_pct(c['recall'])} | {_pct(c['f1'])} | {c['support']} |")
     L += ["", f"### Confusion matrix ({next(iter(ev))}; rows = true, columns = predicted)", ""]
-    short = [n.split(" |")[0][:12] for n in labels]
+    short = [_cell(n.split(" |")[0][:12]) for n in labels]
     L.append("| true \\ pred | " + " | ".join(short) + " |")
     L.append("|---" * (len(labels) + 1) + "|")
     for n, row in zip(short, first["confusion"]):
