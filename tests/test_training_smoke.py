@@ -257,6 +257,58 @@ def test_student_distils_unlabeled_transfer_texts(tiny_run, capsys):
     assert "finterm-train student --task sentiment" in card and "finterm-train export --task sentiment" in card
 
 
+def test_student_resumes_from_its_pre_qat_checkpoint(tiny_run, capsys):
+    """A run saves the pruned student when QAT starts; --resume goes on from there under a
+    recipe with another QAT, keeping the pruned weights' zeros; a checkpoint the run cannot go
+    on from is refused in one line."""
+    from finterm.training.cli import main
+
+    root, _, _ = tiny_run
+    data = ["--train", str(root / "train.csv"), "--valid", str(root / "valid.csv"), "--threads", "1"]
+    base = ["student", "--task", "sentiment", *data, "--run-dir", str(root / "runs"),
+            "--set", "batch_size=16", "--set", "learning_rate=1e-3"]
+    assert main([*base, "--set", "num_epochs=4", "--set", "qat_epochs=1.0"]) == 0
+    ckpt = root / "pre_qat.pt"
+    (root / "runs" / "student" / "pre_qat.pt").replace(ckpt)
+    first = json.loads((root / "runs" / "student" / "student.json").read_text())
+    saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+    assert saved["step"] == 9  # epoch 3 of 3 steps an epoch: where QAT started
+    zeros = {k: v == 0 for k, v in saved["model"].items() if ".encoder.layer." in k and k.endswith("dense.weight")}
+    capsys.readouterr()
+
+    assert main([*base, "--set", "num_epochs=5", "--set", "qat_epochs=2.0", "--resume", str(ckpt)]) == 0
+    assert "resuming at step 9 (epoch 3.00)" in capsys.readouterr().err
+    again = json.loads((root / "runs" / "student" / "student.json").read_text())
+    assert again["resumed_from"]["checkpoint"] == str(ckpt) and again["resumed_from"]["epoch"] == 3.0
+    assert again["resumed_from"]["recipe_overrides"] == {"batch_size": 16, "learning_rate": 1e-3, "num_epochs": 4,
+                                                         "qat_epochs": 1.0}
+    assert again["stages"] == first["stages"] and again["steps"] == 15
+    assert again["encoder_sparsity"] >= 0.79
+    state = torch.load(root / "runs" / "student" / "student.pt", map_location="cpu")
+    for key, was_zero in zeros.items():
+        now = next(v for k, v in state.items() if k.replace(".module.", ".") == key)
+        assert bool((now[was_zero] == 0).all()), f"{key}: a pruned weight came back after resuming"
+
+    card_dir = root / "model-resumed"
+    assert main(["export", "--task", "sentiment", *data, "--run-dir", str(root / "runs"), "--out", str(card_dir),
+                 "--tolerance", "100", "--no-bench"]) == 0
+    assert f"Resumed at epoch 3.0 from `{ckpt}`" in (card_dir / "MODEL_CARD.md").read_text()
+
+    refusals = {
+        "--seed=3": "differs in seed",
+        "--set=qat_epochs=2.5": "cannot go on from there",
+    }
+    for extra, says in refusals.items():
+        flag, value = extra.split("=", 1)
+        assert main([*base, "--set", "num_epochs=5", "--set", "qat_epochs=2.0", flag, value, "--resume", str(ckpt)]) == 1
+        assert says in capsys.readouterr().err
+    junk = root / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    for bad, says in ((junk, "not a student checkpoint"), (root / "absent.pt", "no such checkpoint")):
+        assert main([*base, "--resume", str(bad)]) == 1
+        assert says in capsys.readouterr().err
+
+
 def test_distill_loss_ignores_unlabeled_rows():
     """Rows labeled -100 add only the distillation term; an all-unlabeled batch has no label loss."""
     from finterm.training.distill import distill_loss

@@ -55,6 +55,9 @@ def _student_args(p):
     p.add_argument("--ensemble-teacher", type=Path, action="append", default=[], metavar="DIR",
                    help="another saved teacher folder (e.g. runs/X/teacher, trained on the same file) whose logits "
                         "are averaged with the run's teacher's as the distillation target (repeatable)")
+    p.add_argument("--resume", type=Path, default=None, metavar="CHECKPOINT",
+                   help="go on from a student checkpoint written when QAT started (runs/<task>/student/pre_qat.pt): "
+                        "same data, teachers, seed and batch size; the recipe may change what comes after")
     p.add_argument("--transfer", type=Path, action="append", default=[], metavar="FILE",
                    help="unlabeled tweets (any table with the text column, e.g. the other task's training file) "
                         "that the teacher labels for the student to copy; validation and training texts are "
@@ -156,7 +159,8 @@ def cmd_student(a, labels, train, valid, run_dir, max_len, command: str = ""):
         transfer = load_transfer(a.transfer, train, valid, a.text_col)
         log("transfer texts: " + transfer.summary())
     return train_student(teacher_dir, run_dir / "student", train, valid, labels, max_len, recipe, _overrides(a),
-                         seed=a.seed, ensemble=tuple(a.ensemble_teacher), transfer=transfer, command=command)
+                         seed=a.seed, ensemble=tuple(a.ensemble_teacher), transfer=transfer, command=command,
+                         resume=a.resume)
 
 
 def extra_comparison(extra, baseline: Path | None, stage: Path, valid) -> dict | None:

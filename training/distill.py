@@ -10,6 +10,7 @@ rows that only the distillation term sees (label -100).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .common import TrainError, accuracy, log, predict_logits, progress, require_torch
-from .data import Split, collate, encode, length_batches, load_tokenizer, pad_id
+from .data import Split, collate, encode, length_batches, load_tokenizer, pad_id, sha256_file
 from .recipe import load_manager, root_variables
 from .teacher import TOKENIZER_FILES, freeze_word_embeddings, load_classifier, teacher_logits_for
 
@@ -64,6 +65,7 @@ def train_student(
     ensemble: tuple[Path, ...] = (),
     transfer=None,
     command: str = "",
+    resume: Path | None = None,
 ) -> dict:
     """Run the recipe with distillation; save the student's state and its PyTorch accuracy.
 
@@ -71,6 +73,9 @@ def train_student(
     mean of all the teachers' logits. The student still starts from `teacher_dir`'s weights.
     `transfer`: unlabeled texts (transfer.Transfer) appended to the training rows; an epoch
     then covers them too.
+    `resume`: a checkpoint written when an earlier run reached QAT (`pre_qat.pt`, same data,
+    teachers, seed, batch size): training goes on from there under this recipe, so a QAT
+    schedule can be tried again without pruning and recovering anew.
     """
     torch = require_torch()
     torch.manual_seed(seed)
@@ -112,17 +117,25 @@ def train_student(
     if bool(hp.get("freeze_word_embeddings", True)):
         freeze_word_embeddings(model)
     base_opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.01)
-    opt = manager.modify(model, base_opt, steps_per_epoch=steps_per_epoch)
+    fingerprint = {"teachers": [sha256_file(t / "teacher.json") for t in teachers], "seed": seed, "batch_size": bs,
+                   "rows": len(all_ids), "steps_per_epoch": steps_per_epoch,
+                   "texts": hashlib.sha256("\n".join([*train.texts, *(transfer.texts if transfer else [])]).encode()).hexdigest(),
+                   "freeze_word_embeddings": bool(hp.get("freeze_word_embeddings", True))}
+    start, stages, origin = 0, [], None
+    if resume is not None:
+        start, stages, origin = resume_from(resume, model, base_opt, fingerprint, hp, total)
+        log(f"student: resuming at step {start} (epoch {start / steps_per_epoch:.2f}) from {resume}")
+    opt = manager.modify(model, base_opt, steps_per_epoch=steps_per_epoch, epoch=start / steps_per_epoch)
     warm = max(1, int(total * float(hp["warmup"])))
     floor = float(hp["final_lr_fraction"])
     log(f"student: {epochs} epochs, {total} steps, alpha {alpha}, T {temp}, lr {lr}, batch {bs}")
     labels_t = torch.as_tensor(np.concatenate([train.labels, np.full(len(xfer_ids), -100)]).astype(np.int64))
-    milestones = stage_steps(hp, steps_per_epoch, total)
-    stages = []
-    step, t0 = 0, time.time()
+    milestones = {k: v for k, v in stage_steps(hp, steps_per_epoch, total).items() if k > start}
+    step, t0 = start, time.time()
     bar = progress(range(total), "student", total)
+    bar.update(start)
     model.train()
-    for b in schedule:
+    for b in schedule[start:]:
         if step in milestones:  # where the accuracy goes: pruning, then quantization
             model.eval()
             stage_acc = accuracy(predict_logits(model, valid_ids, pad, desc="student valid"), valid.labels)
@@ -130,6 +143,9 @@ def train_student(
             stages.append({"stage": milestones[step], "epoch": round(step / steps_per_epoch, 2),
                            "sparsity": encoder_sparsity(model), "valid_accuracy": stage_acc})
             log(f"student at epoch {step / steps_per_epoch:.2f} ({milestones[step]}): valid accuracy {stage_acc:.4f}")
+            if milestones[step] == PRE_QAT:
+                save_checkpoint(out_dir / "pre_qat.pt", model, base_opt, step, stages, fingerprint,
+                                origin or {"command": command, "recipe_overrides": overrides})
         frac = step / warm if step < warm else 1.0 - (1.0 - floor) * (step - warm) / max(1, total - warm)
         for g in base_opt.param_groups:
             g["lr"] = lr * frac
@@ -144,7 +160,7 @@ def train_student(
         bar.update(1)
         if step % 25 == 0:
             log(f"student step {step}/{total} epoch {step / steps_per_epoch:.2f} loss {loss.item():.4f} "
-                f"sparsity {encoder_sparsity(model):.3f} {(time.time() - t0) / step:.2f} s/step")
+                f"sparsity {encoder_sparsity(model):.3f} {(time.time() - t0) / (step - start):.2f} s/step")
     bar.close()
     manager.finalize(model)
     train_secs = time.time() - t0
@@ -179,9 +195,54 @@ def train_student(
         "teacher_ensemble": ensemble_info,
         "transfer": transfer_info,
         "command": command,
+        "resumed_from": {"checkpoint": str(resume), "epoch": round(start / steps_per_epoch, 2), **origin} if resume else None,
     }
     (out_dir / "student.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
+
+
+PRE_QAT = "pruned, before QAT"
+
+
+def save_checkpoint(path: Path, model, optimizer, step: int, stages: list, fingerprint: dict, origin: dict) -> None:
+    """The pruned fp32 student just before QAT, with its optimizer and RNG state (`--resume`);
+    `origin` (the command and overrides of the run that pruned it) goes to the resumed run's card."""
+    import torch
+
+    tmp = path.with_suffix(".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "stages": list(stages), "fingerprint": fingerprint, "rng": torch.get_rng_state(), "origin": origin}, tmp)
+    tmp.replace(path)
+    log(f"student: checkpoint before QAT saved to {path} (resume with --resume {path})")
+
+
+def resume_from(path: Path, model, optimizer, fingerprint: dict, hp: dict, total: int) -> tuple[int, list, dict]:
+    """Load a pre-QAT checkpoint into model and optimizer; refuse one this run cannot go on from."""
+    import torch
+
+    if not path.is_file():
+        raise TrainError(f"--resume {path}: no such checkpoint (a student run writes pre_qat.pt when QAT starts)")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+        step, stages, theirs, origin = int(ck["step"]), list(ck["stages"]), dict(ck["fingerprint"]), dict(ck["origin"])
+    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same one-line answer
+        raise TrainError(f"--resume {path}: not a student checkpoint ({type(e).__name__}: {e})") from None
+    differ = [k for k in fingerprint if theirs.get(k) != fingerprint[k]]
+    if differ:
+        raise TrainError(f"--resume {path}: the checkpoint's run differs in {', '.join(differ)} "
+                         f"({', '.join(f'{k} {theirs.get(k)!r} there, {fingerprint[k]!r} here' for k in differ)})")
+    spe = fingerprint["steps_per_epoch"]
+    prune_end = round(float(hp.get("prune_end_epoch", 0)) * spe)
+    qat_start = round(float(hp.get("qat_start_epoch", math.inf)) * spe) if "qat_start_epoch" in hp else total
+    if not prune_end <= step <= min(qat_start, total - 1):
+        raise TrainError(f"--resume {path}: the checkpoint is at epoch {step / spe:.2f}; this recipe prunes until "
+                         f"epoch {prune_end / spe:.2f} and starts QAT at epoch {qat_start / spe:.2f}, "
+                         "so it cannot go on from there (resume between the two)")
+    model.load_state_dict(ck["model"])
+    optimizer.load_state_dict(ck["optimizer"])
+    torch.set_rng_state(ck["rng"])
+    return step, stages, origin
 
 
 def stage_steps(hp: dict, steps_per_epoch: int, total: int) -> dict[int, str]:
@@ -189,7 +250,7 @@ def stage_steps(hp: dict, steps_per_epoch: int, total: int) -> dict[int, str]:
     has reached its final sparsity and when quantization-aware training starts (the same
     step when the recipe goes straight from one to the other). Each costs one validation pass."""
     out: dict[int, str] = {}
-    for name, key in (("pruned, before QAT", "qat_start_epoch"), ("end of pruning", "prune_end_epoch")):
+    for name, key in ((PRE_QAT, "qat_start_epoch"), ("end of pruning", "prune_end_epoch")):
         try:
             step = int(round(float(hp[key]) * steps_per_epoch))
         except (KeyError, TypeError, ValueError):

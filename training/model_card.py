@@ -89,6 +89,11 @@ def write_card(out_dir: Path, info: dict) -> Path:
         L += ["  - On the way (PyTorch, validation split): " + "; ".join(
             f"{g['stage']} (epoch {g['epoch']}, {_pct(g['sparsity'])} zeros) {_pct(g['valid_accuracy'])}" for g in s["stages"])
             + f"; {'after QAT' if _has_qat(hp) else 'at the end'} {_pct(s.get('pytorch_valid_accuracy'))}."]
+    if s.get("resumed_from"):
+        r = s["resumed_from"]
+        L += [f"  - Resumed at epoch {r['epoch']} from `{r['checkpoint']}`, which `{r.get('command') or 'an earlier run'}` "
+              f"(overrides {r.get('recipe_overrides') or 'none'}) wrote when its QAT started; the stages before it and "
+              "the recipe's schedule up to there are that run's, the time above is this run's part."]
     if hp.get("freeze_word_embeddings") is not None:
         L += ["  - Vocabulary embedding: " + ("frozen (CPU cost)." if hp["freeze_word_embeddings"]
                                               else "trained with the rest of the student.")]
