@@ -143,6 +143,10 @@ class Classifier:
             bridged += getattr(h.backend, "bridged_batches", 0)
         return total, bridged
 
+    def compile_seconds(self) -> dict[str, dict[tuple[int, int], float]]:
+        """Seconds each DeepSparse compile took, per model and (rows, tokens) shape (benchmarks)."""
+        return {h.task: dict(getattr(h.backend, "compile_seconds", {})) for h in self._heads}
+
     def describe_short(self) -> str:
         """The engine and each model's name without the `finterm-<task>-` prefix (status bars)."""
         def short(h: _Head) -> str:
@@ -184,17 +188,21 @@ class Classifier:
         return (1, seq) in head.backend.compiled_shapes() and not head.backend.bridging_now()
 
     def warmup(self, lengths: tuple[int, ...] = (32,), rows: tuple[int, ...] | None = None,
-               bridge: str = "always") -> None:
+               bridge: str = "always", tasks: tuple[str, ...] | None = None) -> None:
         """Get the common shapes ready so the first tweets are not slowed by compiling.
 
         ONNX Runtime: one run per shape. DeepSparse: the compiles go to a background thread,
         in the order given; until a shape is compiled, batches of that shape are scored by ONNX
         Runtime on the same model file or wait for it, as `bridge` says
-        (`DeepSparseBackend.compile_in_background`). Returns at once; `wait_ready()` waits.
+        (`DeepSparseBackend.compile_in_background`). `tasks` limits this call to those models
+        (another call can warm the others with other lengths). Returns at once; `wait_ready()`
+        waits.
         """
         sample = [Tweet(id="warmup", created_at=None, author="", text="$SPY warm up")]  # type: ignore[arg-type]
         want = rows or (self.batch_size, 1)  # full batches first: a replay or a burst needs them first
         for head in self._heads:
+            if tasks is not None and head.task not in tasks:
+                continue
             seqs = dict.fromkeys(head.model.fixed_seq or min(seq, head.model.max_length) for seq in lengths)
             shapes = [(r, seq) for r in dict.fromkeys(self._rows_for(head, n) for n in want) for seq in seqs]
             if self.engine_name == "deepsparse":

@@ -221,6 +221,25 @@ def test_batch_scoring_bridges_only_until_the_first_engine_then_waits_for_shapes
 
 
 @pytest.mark.skipif(bool(NO_DS), reason=str(NO_DS))
+def test_warmup_can_give_each_model_its_own_lengths_and_compile_times_are_reported(folders):
+    clf = Classifier(*folders, engine="deepsparse", batch_size=4, cache_size=0, compile_jobs=2)
+    clf.warmup(lengths=(32,), rows=(4,), bridge="first", tasks=("sentiment",))
+    clf.warmup(lengths=(32, 64), rows=(4,), bridge="first", tasks=("topic",))
+    assert clf.wait_ready(timeout=300)
+    seconds = clf.compile_seconds()
+    assert sorted(seconds["sentiment"]) == [(4, 32)] and sorted(seconds["topic"]) == [(4, 32), (4, 64)]
+    assert all(s > 0 for shapes in seconds.values() for s in shapes.values())
+    heads = {h.task: h.backend for h in clf._heads}
+    got = clf.score(tweets(["up down " * 18]))  # ~38 tokens: topic has its 64 shape, sentiment does not
+    assert heads["sentiment"].bridged_batches == 1 and heads["topic"].bridged_batches == 0
+    assert (4, 64) not in heads["sentiment"].compiled_shapes()
+    ref = Classifier(*folders, engine="onnxruntime", cache_size=0).score(tweets(["up down " * 18]))
+    np.testing.assert_allclose([got[0].sentiment_score, got[0].topic_score],
+                               [ref[0].sentiment_score, ref[0].topic_score], atol=1e-4)
+    assert Classifier(*folders, engine="onnxruntime").compile_seconds() == {"sentiment": {}, "topic": {}}
+
+
+@pytest.mark.skipif(bool(NO_DS), reason=str(NO_DS))
 def test_a_few_tweets_run_one_by_one_on_the_single_row_engine(folders):
     clf = Classifier(*folders, engine="deepsparse", batch_size=16, cache_size=0)
     clf.warmup(lengths=(32,), rows=(16, 1))
