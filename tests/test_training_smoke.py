@@ -208,6 +208,7 @@ def test_student_distils_from_an_ensemble_of_teachers(tiny_run, capsys):
     # The card says how the second teacher was made, back through the teacher it started from.
     assert f"`{second / 'teacher'}` was itself a teacher: 2.0 epochs on `train.csv` from `{root / 'runs' / 'teacher'}`" in card
     assert f"`{root / 'runs' / 'teacher'}` was itself a teacher" in card
+    assert "lr 0.003, seed 7, " in card  # teachers that differ only in their seed are told apart
 
 
 def test_student_distils_unlabeled_transfer_texts(tiny_run, capsys):

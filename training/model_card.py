@@ -40,6 +40,12 @@ def _has_qat(hp: dict) -> bool:
         return False
 
 
+def _seed(t: dict) -> str:
+    """The teacher's seed, for the card ("" for teachers trained before it was recorded):
+    two teachers that differ only in their seed make an ensemble."""
+    return f"seed {t['seed']}, " if t.get("seed") is not None else ""
+
+
 def _backbone_chain(folder, indent: str) -> list[str]:
     """How a teacher's starting point was itself trained, back to the pretrained backbone
     (teachers fine-tuned in rounds, e.g. a sentiment teacher started from a topic teacher)."""
@@ -47,7 +53,7 @@ def _backbone_chain(folder, indent: str) -> list[str]:
     while folder and (Path(folder) / "teacher.json").is_file() and seen < 5:
         t = json.loads((Path(folder) / "teacher.json").read_text())
         lines.append(f"{indent}- `{folder}` was itself a teacher: {t.get('epochs')} epochs on "
-                     f"`{Path(t.get('train_file') or '?').name}` from `{t.get('backbone')}`, lr {t.get('lr')}, "
+                     f"`{Path(t.get('train_file') or '?').name}` from `{t.get('backbone')}`, lr {t.get('lr')}, {_seed(t)}"
                      f"{t.get('train_seconds')} s, PyTorch validation accuracy {_pct(t.get('valid_accuracy'))}.")
         folder, seen = t.get("backbone"), seen + 1
     return lines
@@ -75,7 +81,7 @@ def write_card(out_dir: Path, info: dict) -> Path:
     t, s = info["teacher"], info["student"]
     L += ["## Training", ""]
     L += [f"- Teacher: dense fine-tune of `{t.get('backbone')}`, {t.get('epochs')} epochs, lr {t.get('lr')}, "
-          f"batch {t.get('batch_size')}, max {t.get('max_length')} tokens, {t.get('train_seconds')} s; "
+          f"batch {t.get('batch_size')}, max {t.get('max_length')} tokens, {_seed(t)}{t.get('train_seconds')} s; "
           f"PyTorch validation accuracy {_pct(t.get('valid_accuracy'))}."]
     L += _backbone_chain(t.get("backbone"), "  ")
     if t.get("frozen_word_embeddings"):

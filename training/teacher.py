@@ -129,6 +129,7 @@ def train_teacher(
         "lr": lr,
         "batch_size": batch_size,
         "max_length": max_length,
+        "seed": seed,
         "frozen_word_embeddings": freeze_embeddings,
         "steps": total,
         "train_seconds": round(train_secs, 1),
