@@ -5,16 +5,17 @@
 
 `finterm --replay FILE --speed max` on DeepSparse compiles four engines (16 rows × 32 and
 64 tokens, per model) while the first tweets are scored. This script scores the replay's
-tweets through the classifier the way the app's batch scoring does (a first chunk of 16,
-then chunks of 256, sorted by length into batches of 16; retweets scored once), without the
-source, the JSON output or process start-up, under these variants:
+tweets through the classifier the app builds for batch scoring, handed over as its pipeline
+does (a first batch of 16, then chunks of 256, sorted by length into batches of 16;
+retweets scored once), without the source, the JSON output or process start-up, under
+these variants:
 
 - `during`: the app's warm-up: the four shapes compile two at a time as scoring starts,
   ONNX Runtime scores until a model's first engine is ready (tui/cli.py, make_classifier);
 - `compiled`: the same engines, compiled before the clock starts (the steady state);
 - `no-s64`: like `during`, but the sentiment model compiles only its 32-token shape and
   ONNX Runtime scores its longer batches (one compile fewer);
-- `ort`: the same model files on ONNX Runtime alone (no compiles).
+- `ort`: the same model files on ONNX Runtime alone (`--engine onnxruntime`: no compiles).
 
 Each run is a fresh process (compiled engines do not carry over); variants are interleaved
 and medians reported. Prints a table; writes JSON.
@@ -34,31 +35,41 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPLAY, RESULTS, log, machine, median, model_info, shipped_dir, write_json  # noqa: E402
 
 VARIANTS = ("during", "compiled", "no-s64", "ort")
-FIRST_CHUNK, CHUNK, BATCH = 16, 256, 16
+
+
+def _classifier(variant: str):
+    """The classifier the app builds for batch scoring (tui/cli.py, make_classifier), or for
+    `no-s64` the same one with the sentiment model's 64-token shape left out."""
+    from finterm.engine.classifier import Classifier
+    from finterm.feed.config import Config
+    from finterm.tui.cli import make_classifier
+
+    config = Config(engine="onnxruntime" if variant == "ort" else "deepsparse")
+    if variant != "no-s64":
+        return make_classifier(config, batch_scoring=True)
+    rows = (config.batching.batch_size,)
+    clf = Classifier(engine=config.engine, batch_size=rows[0], compile_jobs=os.cpu_count() or 1)
+    clf.warmup(lengths=(32,), rows=rows, bridge="first", tasks=("sentiment",))
+    clf.warmup(lengths=(32, 64), rows=rows, bridge="first", tasks=("topic",))
+    return clf
 
 
 def one_run(variant: str, path: Path) -> dict:
     """Score the file once under `variant` in this process; the figures as a dict."""
-    from finterm.engine.classifier import Classifier
     from finterm.engine.normalize import make_tweet
     from finterm.feed.sources.replay import read_rows
+    from finterm.tui.cli import BATCH_SCORING_CHUNK
 
     tweets = [make_tweet(r.id, r.created_at, r.user, r.text, tickers=r.symbols, lang=r.lang, source="replay")
               for r in read_rows(path)]
-    engine = "onnxruntime" if variant == "ort" else "deepsparse"
-    clf = Classifier(shipped_dir("sentiment"), shipped_dir("topic"), engine=engine, batch_size=BATCH,
-                     compile_jobs=os.cpu_count() or 1)
-    if engine == "deepsparse":
-        if variant == "no-s64":
-            clf.warmup(lengths=(32,), rows=(BATCH,), bridge="first", tasks=("sentiment",))
-            clf.warmup(lengths=(32, 64), rows=(BATCH,), bridge="first", tasks=("topic",))
-        else:
-            clf.warmup(lengths=(32, 64), rows=(BATCH,), bridge="first")
-        if variant == "compiled":
-            clf.wait_ready()
+    clf = _classifier(variant)
+    if variant == "compiled":
+        clf.wait_ready()
     t0 = time.perf_counter()
     first = None
-    bounds = [0, min(FIRST_CHUNK, len(tweets)), *range(CHUNK, len(tweets), CHUNK), len(tweets)]
+    # as the pipeline hands them over: a first batch alone (a quick first line), then chunks
+    bounds = [0, min(clf.batch_size, len(tweets)), *range(BATCH_SCORING_CHUNK, len(tweets), BATCH_SCORING_CHUNK),
+              len(tweets)]
     for a, b in zip(bounds, bounds[1:]):
         if b > a:
             clf.score(tweets[a:b])
@@ -66,7 +77,7 @@ def one_run(variant: str, path: Path) -> dict:
     seconds = time.perf_counter() - t0
     batches, bridged = clf.bridged_share()
     compile_s = sum(sum(shapes.values()) for shapes in clf.compile_seconds().values())
-    clf.wait_ready()
+    clf.wait_ready()  # no compile left running when the process exits
     return {"variant": variant, "tweets": len(tweets), "seconds": round(seconds, 3),
             "rate": round(len(tweets) / seconds, 1), "first_s": round(first or 0.0, 3),
             "batches": batches, "bridged": bridged, "compile_s_sum": round(compile_s, 2),
@@ -117,8 +128,9 @@ def main(argv=None) -> int:
                       "compile_s_sum": median([r["compile_s_sum"] for r in rs])}
         s = summary[v]
         ratio = f"{rate / base:.2f}" if base else "–"
+        on_ort = f"{s['bridged']:.0f} of {s['batches']}" if s["batches"] else "–"  # none bridged on ONNX Runtime alone
         print(f"| {v} | {rate:.1f} | {min(r['rate'] for r in rs):.0f}-{max(r['rate'] for r in rs):.0f} | "
-              f"{s['seconds']:.2f} | {f"{s['bridged']:.0f} of {s['batches']}" if s['batches'] else '–'} | {s['compile_s_sum']:.1f} | {ratio} |")
+              f"{s['seconds']:.2f} | {on_ort} | {s['compile_s_sum']:.1f} | {ratio} |")
     write_json(a.out, {"machine": machine(), "file": str(a.file), "runs": runs, "summary": summary,
                        "models": {t: model_info(shipped_dir(t), t) for t in ("sentiment", "topic")}})
     log(f"wrote {a.out}")
