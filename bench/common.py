@@ -38,7 +38,7 @@ def teacher_checkpoint(task: str) -> Path:
 
 def valid_texts(task: str, n: int | None = None, seed: int = 0) -> list[str]:
     """Validation tweets as the classifier sees them (clean_text + model_text), a seeded sample of n."""
-    from finterm.engine.normalize import clean_text, model_text
+    from finterm.text import clean_text, model_text
 
     with VALID[task].open(newline="", encoding="utf-8") as f:
         texts = [model_text(clean_text(r["text"])) for r in csv.DictReader(f)]

@@ -11,7 +11,7 @@ retweets scored once), without the source, the JSON output or process start-up, 
 these variants:
 
 - `during`: the app's warm-up: the four shapes compile two at a time as scoring starts,
-  ONNX Runtime scores until a model's first engine is ready (tui/cli.py, make_classifier);
+  ONNX Runtime scores until a model's first engine is ready (finterm/wiring.py, build_classifier);
 - `compiled`: the same engines, compiled before the clock starts (the steady state);
 - `no-s64`: like `during`, but the sentiment model compiles only its 32-token shape and
   ONNX Runtime scores its longer batches (one compile fewer);
@@ -38,15 +38,15 @@ VARIANTS = ("during", "compiled", "no-s64", "ort")
 
 
 def _classifier(variant: str):
-    """The classifier the app builds for batch scoring (tui/cli.py, make_classifier), or for
+    """The classifier the app builds for batch scoring (finterm/wiring.py, build_classifier), or for
     `no-s64` the same one with the sentiment model's 64-token shape left out."""
+    from finterm.config import Config
     from finterm.engine.classifier import Classifier
-    from finterm.feed.config import Config
-    from finterm.tui.cli import make_classifier
+    from finterm.wiring import build_classifier
 
     config = Config(engine="onnxruntime" if variant == "ort" else "deepsparse")
     if variant != "no-s64":
-        return make_classifier(config, batch_scoring=True)
+        return build_classifier(config, batch_scoring=True)
     rows = (config.batching.batch_size,)
     clf = Classifier(engine=config.engine, batch_size=rows[0], compile_jobs=os.cpu_count() or 1)
     clf.warmup(lengths=(32,), rows=rows, bridge="first", tasks=("sentiment",))
@@ -56,9 +56,9 @@ def _classifier(variant: str):
 
 def one_run(variant: str, path: Path) -> dict:
     """Score the file once under `variant` in this process; the figures as a dict."""
-    from finterm.engine.normalize import make_tweet
-    from finterm.feed.sources.replay import read_rows
-    from finterm.tui.cli import BATCH_SCORING_CHUNK
+    from finterm.records import make_tweet
+    from finterm.sources.replay import read_rows
+    from finterm.wiring import BATCH_SCORING_CHUNK
 
     tweets = [make_tweet(r.id, r.created_at, r.user, r.text, tickers=r.symbols, lang=r.lang, source="replay")
               for r in read_rows(path)]

@@ -23,11 +23,11 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import json
 import os
 import re
 import select
+import shlex
 import signal
 import subprocess
 import sys
@@ -37,8 +37,21 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (CACHE, REPLAY, RESULTS, ROOT, SHARED, TASKS, log, machine, median, model_info,  # noqa: E402
-                    shipped_dir, teacher_checkpoint, write_json)
+from common import (  # noqa: E402
+    CACHE,
+    REPLAY,
+    RESULTS,
+    ROOT,
+    SHARED,
+    TASKS,
+    log,
+    machine,
+    median,
+    model_info,
+    shipped_dir,
+    teacher_checkpoint,
+    write_json,
+)
 
 SUMMARY_RE = re.compile(
     r"finterm: ([\d,]+) tweets in ([\d.]+) s \(([\d.]+) tweets/s\).*?batch latency p50 ([\d.]+|-)(?: ms)? "
@@ -46,7 +59,7 @@ SUMMARY_RE = re.compile(
 
 
 def cli_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "finterm.tui.cli", "--config", str(ROOT / "config.yaml"), *args]
+    return [sys.executable, "-m", "finterm.cli", "--config", str(ROOT / "config.yaml"), *args]
 
 
 def env_for(tag: str) -> dict:
@@ -112,10 +125,10 @@ def _log_facts(path: Path) -> dict:
 
 def run_ui(args: list[str], tag: str, seconds: float) -> dict:
     """The Textual app on a pseudo-terminal (120x40) for `seconds`, then `q`; peak RSS."""
+    import fcntl
     import pty
     import struct
     import termios
-    import fcntl
 
     env = env_for(tag)
     env.update(TERM="xterm-256color", COLUMNS="120", LINES="40")

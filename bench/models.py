@@ -23,15 +23,27 @@ shipped model on DeepSparse. The score cache is off here (each text is distinct 
 from __future__ import annotations
 
 import argparse
-import shlex
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (RESULTS, TASKS, log, machine, median, model_info, percentile, shipped_dir,  # noqa: E402
-                    teacher_checkpoint, token_lengths, valid_texts, write_json)
+from common import (  # noqa: E402
+    RESULTS,
+    TASKS,
+    log,
+    machine,
+    median,
+    model_info,
+    percentile,
+    shipped_dir,
+    teacher_checkpoint,
+    token_lengths,
+    valid_texts,
+    write_json,
+)
 
 CONFIGS = {
     "ds_sparse": "sparse-int8 · DeepSparse",

@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def child(path: str, rate: float) -> None:
     """Feed the recorder `rate` tweets a second in 20 ms batches; report progress on stdout."""
-    from finterm.engine.records import Scored, Tweet
-    from finterm.feed.recorder import Recorder
+    from finterm.records import Scored, Tweet
+    from finterm.sinks.recorder import Recorder
 
     rec = Recorder(path)
     t0, n, step = time.monotonic(), 0, max(1, int(rate / 50))
@@ -49,7 +49,7 @@ def child(path: str, rate: float) -> None:
 
 
 def on_disk(path: Path) -> int:
-    from finterm.feed import recording_files as files
+    from finterm.store import recording_files as files
 
     return files.parquet_rows(path) + len(files.unmerged_rows(path))
 

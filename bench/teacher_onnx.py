@@ -38,7 +38,6 @@ def export(task: str, ckpt: Path | None = None, out: Path | None = None, force: 
     if not force and (out / "model.onnx").is_file() and (out / "source.txt").is_file() \
             and (out / "source.txt").read_text() == stamp:
         return out
-    import numpy as np
     import torch
     from transformers import AutoModelForSequenceClassification
 

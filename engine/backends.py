@@ -27,7 +27,8 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import EngineError
+from finterm.errors import EngineError
+
 from .model_folder import ModelFolder
 from .tokenization import Encoded
 

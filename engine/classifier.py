@@ -8,15 +8,15 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
+from finterm.errors import ModelError
+from finterm.records import Scored, Tweet
+from finterm.text import model_text
+
 from .backends import BACKENDS, CompileGate, Progress, deepsparse_context, resolve_engine
-from .errors import ModelError
 from .model_folder import ModelFolder, default_model_dir
-from .normalize import model_text
-from .records import Scored, Tweet
 from .tokenization import BatchTokenizer, choose_length
 
 DEFAULT_BUCKETS = (32, 64, 128)

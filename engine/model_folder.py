@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ModelError
+from finterm.errors import ModelError
 
 TASKS = ("sentiment", "topic")
 KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from tokenizers import Tokenizer
 
-from .errors import ModelError
+from finterm.errors import ModelError
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """`python -m finterm` is the same as the `finterm` command."""
 
-from finterm.tui.cli import main
+from finterm.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

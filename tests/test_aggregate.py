@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from finterm.engine.records import Scored, Tweet
-from finterm.feed.aggregate import TOPICS, Aggregator, net_score
+from finterm.records import Scored, Tweet
+from finterm.sinks.aggregate import TOPICS, Aggregator, net_score
 
 T0 = datetime(2014, 3, 3, 14, 0, tzinfo=timezone.utc)
 

@@ -15,7 +15,9 @@ from finterm.tui.app import FintermApp
 from finterm.tui.filters import Filters
 from finterm.tui.screens import HelpScreen, TickerFilterScreen, TopicPickerScreen
 from finterm.tui.widgets import FeedView, StatusBar, TickerPanel, TopicHistogram
-from tests.snapshots.fixture import PipelineFailed, QueuePipeline, Status, fixture_config, load_fixture, make_app
+from finterm.records import PipelineFailed
+from finterm.records import SourceStatus as Status
+from tests.snapshots.fixture import QueuePipeline, fixture_config, load_fixture, make_app
 
 pytestmark = pytest.mark.anyio  # anyio's pytest plugin runs the async tests on asyncio
 
@@ -467,8 +469,8 @@ async def test_ticker_panel_caps_rows():
 
 async def test_real_pipeline_and_replay_source(tmp_path):
     """The real Pipeline and ReplaySource over the fixture file, real ONNX models (tests/modelkit)."""
-    pipeline_mod = pytest.importorskip("finterm.feed.pipeline")
-    replay_mod = pytest.importorskip("finterm.feed.sources.replay")
+    pipeline_mod = pytest.importorskip("finterm.pipeline.runner")
+    replay_mod = pytest.importorskip("finterm.sources.replay")
     from finterm.engine.classifier import Classifier
     from tests.modelkit import make_sentiment_folder, make_topic_folder
     from tests.snapshots.fixture import FIXTURE
@@ -548,8 +550,8 @@ async def test_live_x_stream_in_the_ui_scores_every_tweet_once(tmp_path):
     """The real tweepy client against the local X server, through the real Pipeline into the UI:
     a garbled line, a dropped connection and tweets resent after the reconnect; each tweet once."""
     from finterm.engine.classifier import Classifier
-    from finterm.feed.pipeline import Pipeline
-    from finterm.feed.sources.xstream import XStreamSource
+    from finterm.pipeline.runner import Pipeline
+    from finterm.sources.x.stream import XStreamSource
     from tests.modelkit import make_sentiment_folder, make_topic_folder
     from tests.test_xstream import TOKEN, fast_settings
     from tests.xserver import Stream, XServer, drop, garbled, hold, tweet

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from finterm.engine.errors import ConfigError
-from finterm.feed.config import Config, config_from_dict, find_config, load_config
+from finterm.config import Config, config_from_dict, find_config, load_config
+from finterm.errors import ConfigError
 from tests.conftest import REPO
 
 
@@ -147,7 +147,7 @@ def test_cli_reports_invalid_yaml(finterm, tmp_path, cli_env):
 
 
 def test_one_string_is_one_rule_but_a_watchlist_string_is_split():
-    from finterm.feed.config import config_from_dict
+    from finterm.config import config_from_dict
 
     cfg = config_from_dict({"watchlist": "aapl, $tsla NVDA", "x": {"rules": "$AAPL OR $TSLA lang:en"}})
     assert cfg.watchlist == ["AAPL", "TSLA", "NVDA"]

@@ -10,9 +10,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from finterm.engine.normalize import parse_cashtags
-from finterm.feed.sources.demo import DemoMarket, DemoSource
-from finterm.feed.sources.demo_text import BEAR, BULL, NEUTRAL, TEMPLATES, UNIVERSE
+from finterm.sources.demo.phrases import BEAR, BULL, NEUTRAL, TEMPLATES, UNIVERSE
+from finterm.sources.demo.simulator import DemoMarket, DemoSource
+from finterm.text import parse_cashtags
 from tests.conftest import REPO
 
 TRAIN = REPO.parent / "shared" / "data" / "twitter-financial-news"

@@ -9,12 +9,12 @@ import onnx
 import pytest
 
 from finterm.engine.backends import deepsparse_unavailable_reason, resolve_engine
-from finterm.engine.batching import collect_batch
 from finterm.engine.classifier import Classifier, row_buckets
-from finterm.engine.errors import EngineError, ModelError
 from finterm.engine.model_folder import ModelFolder
-from finterm.engine.normalize import make_tweet
 from finterm.engine.tokenization import BatchTokenizer, choose_length
+from finterm.errors import EngineError, ModelError
+from finterm.pipeline.batching import collect_batch
+from finterm.records import make_tweet
 from tests.modelkit import SENTIMENT_LABELS, TOPIC_LABELS, make_sentiment_folder, make_topic_folder
 
 ENGINES = ["onnxruntime"] + ([] if deepsparse_unavailable_reason() else ["deepsparse"])

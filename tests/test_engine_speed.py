@@ -14,7 +14,7 @@ import pytest
 
 from finterm.engine.backends import deepsparse_unavailable_reason
 from finterm.engine.classifier import Classifier
-from finterm.engine.normalize import make_tweet
+from finterm.records import make_tweet
 from tests.modelkit import make_sentiment_folder, make_topic_folder
 
 NO_DS = deepsparse_unavailable_reason()
@@ -116,8 +116,8 @@ def test_deepsparse_warmup_compiles_in_background_and_onnxruntime_scores_meanwhi
 
     from types import SimpleNamespace
 
-    from finterm.feed.headless import summary_line
-    from finterm.feed.pipeline import PipelineStats
+    from finterm.headless import summary_line
+    from finterm.pipeline.runner import PipelineStats
 
     line = summary_line(SimpleNamespace(stats=PipelineStats(count=8, elapsed_s=1.0, rate=8.0), classifier=clf))
     assert f"engine deepsparse ({bridged} of {total} model batches on onnxruntime while DeepSparse compiled)" in line

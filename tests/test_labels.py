@@ -12,10 +12,16 @@ from datetime import datetime, timezone
 import polars as pl
 import pytest
 
-from finterm.engine.errors import InputError
-from finterm.engine.records import Scored, Tweet
-from finterm.feed.labels import (
-    Correction, LabelStore, _to_json, correction_for, default_labels_path, export_labels, journal_path, margin,
+from finterm.errors import InputError
+from finterm.records import Scored, Tweet
+from finterm.store.labels import (
+    LabelStore,
+    _to_json,
+    correction_for,
+    default_labels_path,
+    export_labels,
+    journal_path,
+    margin,
     read_corrections,
 )
 from tests.conftest import REPO
@@ -96,7 +102,7 @@ def test_two_stores_on_one_file_keep_each_others_rows(tmp_path):
 def test_put_folds_the_journal_every_so_often_not_every_time(tmp_path, monkeypatch):
     """A put appends and fsyncs the journal; the parquet rewrite (cost grows with the file)
     happens every COMPACT_EVERY rows and at close, and the parquet is re-read only when it changed."""
-    from finterm.feed import labels as labels_mod
+    from finterm.store import labels as labels_mod
 
     path = tmp_path / "labels.parquet"
     store = LabelStore(path)
@@ -152,7 +158,7 @@ def test_export_is_what_finterm_train_reads(tmp_path):
 
 WRITER = textwrap.dedent("""
     import sys
-    from finterm.feed.labels import Correction, LabelStore
+    from finterm.store.labels import Correction, LabelStore
     store = LabelStore(sys.argv[1])
     i = 0
     while True:

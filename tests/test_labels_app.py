@@ -10,11 +10,11 @@ import textwrap
 
 import polars as pl
 import pytest
+from textual.widgets import OptionList
 
-from finterm.feed.labels import LabelStore, read_corrections
+from finterm.store.labels import LabelStore, read_corrections
 from finterm.tui.screens.label_picker import LabelPickerScreen, option_id
 from finterm.tui.widgets import FeedView
-from textual.widgets import OptionList
 from tests.conftest import REPO
 from tests.snapshots.fixture import make_app
 
@@ -116,7 +116,7 @@ async def test_earlier_corrections_mark_tweets_in_a_new_session(tmp_path):
 
 KILLED = textwrap.dedent("""
     import asyncio, sys
-    from finterm.feed.labels import LabelStore
+    from finterm.store.labels import LabelStore
     from finterm.tui.screens.label_picker import option_id
     from textual.widgets import OptionList
     from tests.snapshots.fixture import make_app

@@ -6,9 +6,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from finterm.engine.normalize import (
-    clean_text, make_tweet, model_text, parse_cashtags, stable_id, to_utc, word_count,
-)
+from finterm.records import make_tweet, stable_id, to_utc
+from finterm.text import clean_text, model_text, parse_cashtags, word_count
 
 REPLAY_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "replay" / "stocknet_tweets_2014-10.csv"
 

@@ -9,9 +9,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from finterm.engine.classifier import Classifier
-from finterm.engine.normalize import make_tweet
-from finterm.feed.events import PipelineFailed, SourceStatus
-from finterm.feed.pipeline import Pipeline
+from finterm.pipeline.runner import Pipeline
+from finterm.records import PipelineFailed, SourceStatus, make_tweet
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 

@@ -12,11 +12,11 @@ from datetime import datetime, timedelta, timezone
 import polars as pl
 import pytest
 
-from finterm.engine.errors import InputError
-from finterm.engine.records import Scored, Tweet
-from finterm.feed import recording_files as files
-from finterm.feed.recorder import Recorder
-from finterm.feed.sources.replay import ReplaySource
+from finterm.errors import InputError
+from finterm.records import Scored, Tweet
+from finterm.sinks.recorder import Recorder
+from finterm.sources.replay import ReplaySource
+from finterm.store import recording_files as files
 from tests.conftest import popen_finterm
 
 T0 = datetime(2024, 5, 1, 13, 0, tzinfo=timezone.utc)

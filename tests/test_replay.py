@@ -9,9 +9,9 @@ from datetime import datetime, timezone
 import polars as pl
 import pytest
 
-from finterm.engine.errors import InputError
-from finterm.feed.sources.base import parse_speed
-from finterm.feed.sources.replay import ReplaySource, parse_time, read_rows
+from finterm.errors import InputError
+from finterm.sources.base import parse_speed
+from finterm.sources.replay import ReplaySource, parse_time, read_rows
 from tests.conftest import STOCKNET_CSV, STOCKNET_JSONL
 
 ROWS = [

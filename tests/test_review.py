@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from textual.widgets import OptionList
 
-from finterm.feed.labels import LabelStore, read_corrections, task_view
+from finterm.store.labels import LabelStore, read_corrections, task_view
 from finterm.tui.label_cli import score_file
 from finterm.tui.review_app import ReviewApp
 from finterm.tui.review_state import ScoreRange, doubt, doubt_order
@@ -174,7 +174,7 @@ async def test_sentiment_and_score_filters(scored, tmp_path):
 
 
 async def test_a_correction_made_earlier_shows_and_counts(scored, tmp_path):
-    from finterm.feed.labels import correction_for
+    from finterm.store.labels import correction_for
 
     path = tmp_path / "labels.parquet"
     LabelStore(path).put([correction_for(scored[5], "sentiment", "Bearish", origin="monitor")])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from finterm.feed.labels import Correction, LabelStore
+from finterm.store.labels import Correction, LabelStore
 from finterm.tui.label_cli import main
 
 

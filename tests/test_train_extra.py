@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from finterm.feed.labels import Correction, LabelStore
+from finterm.store.labels import Correction, LabelStore
 from finterm.training.data import SENTIMENT_LABELS, DataError, Split
 from finterm.training.extra import load_extra, mix, replicate, report
 

@@ -145,7 +145,7 @@ def test_export_refuses_a_runtime_accuracy_drop(tiny_run, capsys):
 
 def test_run_with_extra_corrections_reports_before_and_after(tiny_run, capsys):
     """`finterm-train run --extra LABELS`: corrections mixed in, the earlier model as the baseline."""
-    from finterm.feed.labels import Correction, LabelStore
+    from finterm.store.labels import Correction, LabelStore
     from finterm.training.cli import main
 
     root, out, _ = tiny_run

@@ -12,12 +12,10 @@ import time
 
 import pytest
 
-from finterm.engine.errors import ConfigError, FintermError
-from finterm.feed.sources.xsettings import XSettings
-from finterm.feed.sources.xstream import XStreamSource
-from tests.xserver import (
-    Error, Stream, XServer, drop, drop_mid_line, end, garbled, hold, keepalive, tweet,
-)
+from finterm.errors import ConfigError, FintermError
+from finterm.sources.x.settings import XSettings
+from finterm.sources.x.stream import XStreamSource
+from tests.xserver import Error, Stream, XServer, drop, drop_mid_line, end, garbled, hold, keepalive, tweet
 
 TOKEN = "AAAAAAAAAAAAAAAAAAAAA-s3cr3t-b3ar3r-t0k3n-xyz"
 

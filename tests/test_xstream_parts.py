@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from finterm.engine.errors import ConfigError
-from finterm.feed.config import config_from_dict
-from finterm.feed.sources.recent_ids import RecentIds
-from finterm.feed.sources.xretry import Backoff, Failure
-from finterm.feed.sources.xrules import Rule, desired_rules, plan_sync, search_queries, watchlist_rules
-from finterm.feed.sources.xsettings import XSettings
-from finterm.feed.sources.xstream import XStreamSource
+from finterm.config import config_from_dict
+from finterm.errors import ConfigError
+from finterm.sources.recent_ids import RecentIds
+from finterm.sources.x.retry import Backoff, Failure
+from finterm.sources.x.rules import Rule, desired_rules, plan_sync, search_queries, watchlist_rules
+from finterm.sources.x.settings import XSettings
+from finterm.sources.x.stream import XStreamSource
 
 TOKEN = "AAAA-unit-s3cr3t"
 

@@ -29,9 +29,8 @@ def patch_sparseml(log_dir: Path | None = None) -> None:
             lg.addHandler(h)
     if _patched:
         return
-    from torch.ao.quantization import QConfig
-
     import sparseml.pytorch.sparsification.quantization.quantization_scheme as qs
+    from torch.ao.quantization import QConfig
 
     if getattr(QConfig, "__slots__", None) is not None:
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from finterm import PROJECT_ROOT
-from finterm.engine.normalize import clean_text, model_text
+from finterm.text import clean_text, model_text
 
 DATA_ENV = "FINTERM_DATA"
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from finterm.engine.normalize import clean_text, model_text
+from finterm.text import clean_text, model_text
 
 from .data import DataError, Split, read_table, sha256_file
 
@@ -58,7 +58,7 @@ def _held_back(text: str, holdout: float, seed: int) -> bool:
 
 def _read_corrections_table(p: Path):
     """A finterm labels file with its journal folded in (rows not yet compacted), else any table."""
-    from finterm.feed.labels import journal_path, read_corrections, to_frame
+    from finterm.store.labels import journal_path, read_corrections, to_frame
 
     if p.suffix.lower() in (".parquet", ".pq") and journal_path(p).is_file():
         if not p.is_file() and not journal_path(p).stat().st_size:
@@ -69,7 +69,7 @@ def _read_corrections_table(p: Path):
 
 def _digest(p: Path) -> str:
     """sha256 of the file, and of its corrections journal when there is one."""
-    from finterm.feed.labels import journal_path
+    from finterm.store.labels import journal_path
 
     parts = [sha256_file(f) for f in (p, journal_path(p)) if f.is_file()]
     return parts[0] if len(parts) == 1 else hashlib.sha256("+".join(parts).encode()).hexdigest()

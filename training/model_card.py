@@ -76,7 +76,7 @@ def write_card(out_dir: Path, info: dict) -> Path:
     L += ["## Data", "", "| split | file | rows | sha256 |", "|---|---|---|---|"]
     for split, d in info["data"].items():
         L.append(f"| {split} | `{d['file']}` | {d['rows']} | `{d['sha256']}` |")
-    L += ["", "Texts are prepared with `finterm.engine.normalize.clean_text` + `model_text`, as at run time. "
+    L += ["", "Texts are prepared with `finterm.text.clean_text` + `model_text`, as at run time. "
           "The validation split is the test set: it was not used for training or early stopping.", ""]
     t, s = info["teacher"], info["student"]
     L += ["## Training", ""]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from finterm.engine.normalize import clean_text, model_text
+from finterm.text import clean_text, model_text
 
 from .common import log, predict_logits
 from .data import DataError, Split, read_table, sha256_file

@@ -1,7 +1,7 @@
 """The Textual monitor and the command-line entry point.
 
 - `app.py` — `FintermApp(pipeline, config)`: drains `pipeline.events` on a timer, feeds the
-  aggregator (`finterm.feed.aggregate`), applies updates in `batch_update`; starts the
+  aggregator (`finterm.sinks.aggregate`), applies updates in `batch_update`; starts the
   pipeline on mount and stops it on quit. Key bindings, command palette, filters.
 - `app.tcss` — layout and styles; `palette.py` — themes (dark, light, contrast) and the
   colorblind-safe sentiment palette with glyphs.

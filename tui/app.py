@@ -24,9 +24,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from finterm.engine.records import Scored
-from finterm.feed.aggregate import Aggregator
-from finterm.feed.labels import LabelStore, correction_for, default_labels_path
+from finterm.records import PipelineFailed, Scored, SourceStatus
+from finterm.sinks.aggregate import Aggregator
+from finterm.store.labels import LabelStore, correction_for, default_labels_path
 
 from .filters import Filters
 from .logs import log_to_file
@@ -221,16 +221,19 @@ class FintermApp(App):
                 ev = events.get_nowait()
             except queue.Empty:
                 break
-            if isinstance(ev, list):
-                batch.extend(ev)
-                if ev:
-                    self._latencies.append(float(ev[0].batch_latency_ms or 0.0))
-            elif hasattr(ev, "state"):
-                self._on_source_status(ev)
-                status_changed = True
-            elif type(ev).__name__ == "PipelineFailed" or isinstance(ev, BaseException):
-                self._fail(str(_get(ev, "message", None) or ev))
-                status_changed = True
+            match ev:
+                case list():
+                    batch.extend(ev)
+                    if ev:
+                        self._latencies.append(float(ev[0].batch_latency_ms or 0.0))
+                case SourceStatus():
+                    self._on_source_status(ev)
+                    status_changed = True
+                case PipelineFailed():
+                    self._fail(ev.message)
+                    status_changed = True
+                case _:
+                    log.warning("unknown pipeline event %r", type(ev).__name__)
             if len(batch) >= 4096 or time.monotonic() > deadline:
                 break
         if batch:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from finterm.engine.records import Scored
+from finterm.records import Scored
 
 SENTIMENT_CYCLE = (None, "Bullish", "Bearish", "Neutral")
 

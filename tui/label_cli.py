@@ -15,7 +15,7 @@ import logging
 import sys
 from pathlib import Path
 
-from finterm.engine.errors import FintermError, InputError
+from finterm.errors import FintermError, InputError
 
 log = logging.getLogger("finterm.label")
 
@@ -59,14 +59,14 @@ def _say(message: str) -> None:
 
 
 def labels_path(args, config) -> Path:
-    from finterm.feed.labels import default_labels_path
+    from finterm.store.labels import default_labels_path
 
     return Path(args.labels or config.labels_file or default_labels_path()).expanduser()
 
 
 def run(args: argparse.Namespace) -> int:
-    from finterm.feed.config import load_config
-    from finterm.feed.labels import LabelStore, export_labels, journal_path
+    from finterm.config import load_config
+    from finterm.store.labels import LabelStore, export_labels, journal_path
 
     config = load_config(args.config)
     path = labels_path(args, config)
@@ -93,8 +93,8 @@ def run(args: argparse.Namespace) -> int:
 def score_file(args, config) -> list:
     """Every row of FILE scored by the configured models (input errors before the models load)."""
     from finterm.engine.classifier import Classifier
-    from finterm.engine.normalize import make_tweet
-    from finterm.feed.sources.replay import read_rows
+    from finterm.records import make_tweet
+    from finterm.sources.replay import read_rows
 
     rows = read_rows(args.file, warn=lambda m: _say(f"warning: {m}"))
     tweets = [make_tweet(r.id, r.created_at, r.user, r.text, tickers=r.symbols, lang=r.lang, source="label")

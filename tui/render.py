@@ -13,7 +13,7 @@ from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Span, Text
 
-from finterm.engine.records import Scored
+from finterm.records import Scored
 
 from .palette import GLYPH, SHORT, Palette, sentiment_color
 

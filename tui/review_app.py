@@ -10,8 +10,8 @@ from typing import Any
 
 from textual.app import App
 
-from finterm.engine.records import Scored
-from finterm.feed.labels import LabelStore
+from finterm.records import Scored
+from finterm.store.labels import LabelStore
 
 from .palette import THEMES, theme_name
 from .screens.review import ReviewScreen

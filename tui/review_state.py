@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from finterm.engine.records import Scored
-from finterm.feed.labels import margin, task_view
+from finterm.records import Scored
+from finterm.store.labels import margin, task_view
 
 from .filters import Filters
 

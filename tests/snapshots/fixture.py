@@ -10,35 +10,15 @@ from __future__ import annotations
 
 import json
 import queue
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
 
-from finterm.engine.records import Scored, Tweet
+from finterm.records import Scored, Tweet
+from finterm.records import SourceStatus as Status
 
 FIXTURE = Path(__file__).with_name("fixture.jsonl")
 FIXED_CLOCK = datetime(2026, 1, 15, 9, 30, 0, tzinfo=timezone.utc)
-
-
-try:  # the real event records (feed/events.py), once they are in
-    from finterm.feed.events import PipelineFailed
-    from finterm.feed.events import SourceStatus as Status
-except ImportError:  # pragma: no cover - until then, the same fields
-
-    @dataclass(frozen=True)
-    class Status:  # type: ignore[no-redef]
-        state: str
-        detail: str = ""
-        next_retry_at: float | None = None
-        position: int | None = None
-        total: int | None = None
-        speed: float | None = None
-
-    class PipelineFailed(Exception):  # type: ignore[no-redef]
-        def __init__(self, message: str) -> None:
-            super().__init__(message)
-            self.message = message
 
 
 def load_fixture(path: Path = FIXTURE) -> list[Scored]:

@@ -14,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from finterm.engine.records import Scored
+from finterm.records import Scored
 
 from ..palette import GLYPH
 from ..render import TOPIC_SHORT, safe

@@ -15,8 +15,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from finterm.engine.records import Scored
-from finterm.feed.labels import TASKS, LabelStore, correction_for, task_view
+from finterm.records import Scored
+from finterm.store.labels import TASKS, LabelStore, correction_for, task_view
 
 from ..filters import Filters
 from ..render import safe

@@ -21,7 +21,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from finterm.engine.records import Scored
+from finterm.records import Scored
 
 from ..filters import Filters
 from ..palette import GLYPH, SHORT, palette_for, sentiment_color

@@ -8,8 +8,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
-from finterm.engine.records import Scored
-from finterm.feed.labels import task_view
+from finterm.records import Scored
+from finterm.store.labels import task_view
 
 from ..palette import GLYPH, palette_for, sentiment_color
 from ..render import safe, short_topic

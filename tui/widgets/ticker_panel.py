@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
-from finterm.feed.aggregate import Aggregator, TickerStats
+from finterm.sinks.aggregate import Aggregator, TickerStats
 
 from ..messages import TickerChosen, TickerHighlighted
 from ..palette import palette_for

@@ -6,7 +6,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
-from finterm.feed.aggregate import TOPICS
+from finterm.sinks.aggregate import TOPICS
 
 from ..palette import palette_for
 from ..render import click, safe, short_topic

@@ -23,12 +23,10 @@ from urllib.parse import urlsplit
 
 import requests
 import tweepy
-from tweepy.errors import (
-    BadRequest, Forbidden, HTTPException, NotFound, TooManyRequests, TwitterServerError, Unauthorized,
-)
+from tweepy.errors import BadRequest, Forbidden, HTTPException, NotFound, TooManyRequests, TwitterServerError, Unauthorized
 from tweepy.streaming import BaseStream
 
-from .xretry import Failure, redact
+from .retry import Failure, redact
 
 log = logging.getLogger(__name__)
 

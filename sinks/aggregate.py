@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable
 
-from finterm.engine.records import Scored
+from finterm.records import Scored
 
 SENTIMENTS = ("Bearish", "Bullish", "Neutral")
 TOPICS = (

@@ -11,7 +11,7 @@ import json
 import time
 from dataclasses import dataclass
 
-from .xsettings import XSettings
+from .settings import XSettings
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,11 @@ from collections import deque
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
-from finterm.engine.batching import collect_batch
-from finterm.engine.records import Scored, Tweet
+from finterm.records import PipelineFailed, Scored, SourceStatus, Tweet
 
-from .events import PipelineFailed, SourceStatus
+from .batching import collect_batch
 
-log = logging.getLogger("finterm.feed.pipeline")
+log = logging.getLogger("finterm.pipeline.runner")
 
 Sink = Callable[[list[Scored]], None]
 #: Latency samples kept for the percentiles (the most recent ones).

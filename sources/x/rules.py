@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from finterm.engine.errors import ConfigError
+from finterm.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
-from finterm.engine.normalize import make_tweet
+from finterm.records import SourceStatus, make_tweet
 
-from ..events import SourceStatus
-from .base import Emit, StatusFn
-from . import demo_text as V
+from ..base import Emit, StatusFn
+from . import phrases as V
 
 #: Mean seconds (simulated) between news events, their burst length and extra tweet rate.
 EVENT_EVERY_S = 75.0
@@ -231,3 +230,8 @@ class DemoSource:
             emit(tweet)
             n += 1
         status(SourceStatus("ended", f"demo finished: {n:,} tweets", position=n, total=self.limit))
+
+
+def build(options, config) -> DemoSource:
+    """The registry's entry (sources/registry.py): the seed and rate come from config or flags."""
+    return DemoSource(seed=config.demo.seed, rate=config.demo.rate, limit=options.limit, speed=options.speed)

@@ -23,17 +23,16 @@ import threading
 import time
 from pathlib import Path
 
-from finterm.engine.errors import InputError
-from finterm.engine.records import Scored
-
-from . import recording_files as files
+from finterm.errors import InputError
+from finterm.records import Scored
+from finterm.store import recording_files as files
 
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks; two recorders on one file are not caught there
     fcntl = None  # type: ignore[assignment]
 
-log = logging.getLogger("finterm.feed.recorder")
+log = logging.getLogger("finterm.sinks.recorder")
 
 #: Time between journal writes (what a kill can lose; also the shortest time between merges),
 #: the longest time between merges, and the share of the wall clock merges may take.

@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from finterm.engine.errors import InputError
-from finterm.engine.normalize import make_tweet, stable_id
+from finterm.errors import InputError
+from finterm.records import SourceStatus, make_tweet, stable_id
+from finterm.store.recording_files import unmerged_rows
 
-from ..events import SourceStatus
-from ..recording_files import unmerged_rows
 from .base import Emit, StatusFn
 
-log = logging.getLogger("finterm.feed.replay")
+log = logging.getLogger("finterm.sources.replay")
 
 REQUIRED = ("created_at", "text")
 OPTIONAL = ("id", "user", "symbols", "lang")
@@ -267,3 +266,8 @@ class ReplaySource:
                 last_status = now
                 self._status(status, "live", self.describe())
         self._status(status, "ended", f"replay finished: {len(rows):,} tweets")
+
+
+def build(options, config) -> ReplaySource:
+    """The registry's entry (sources/registry.py)."""
+    return ReplaySource(options.replay_path, speed=options.speed, warn=options.warn)

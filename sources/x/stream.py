@@ -2,7 +2,7 @@
 
 `XStreamSource(config)` follows the Source protocol (docs/CONTRACTS.md). Its run() syncs
 finterm's tagged rules, holds one stream connection at a time, and after a failure waits
-as X asks (xretry.Backoff) while the status bar shows when the next try is. Tweets resent
+as X asks (retry.Backoff) while the status bar shows when the next try is. Tweets resent
 after a reconnect are dropped by id; a garbled line is logged and skipped. HTTP 403 means
 the access level has no filtered stream: finterm says so once and polls recent search.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from typing import Callable
@@ -18,17 +19,16 @@ from typing import Callable
 import requests
 import tweepy
 
-from finterm.engine.errors import ConfigError, FintermError
-from finterm.engine.records import Tweet
+from finterm.errors import ConfigError, FintermError
+from finterm.records import SourceStatus, Tweet
 
-from ..events import SourceStatus
-from .recent_ids import RecentIds
-from .xclient import XStreamingClient
-from .xpayload import request_fields, tweet_from_payload, usernames
-from .xretry import Backoff, Failure, redact
-from .xrules import Rule, desired_rules, plan_sync, search_queries
-from .xsearch import FatalPollError, RecentSearchPoller
-from .xsettings import XSettings
+from ..recent_ids import RecentIds
+from .client import XStreamingClient
+from .payload import request_fields, tweet_from_payload, usernames
+from .retry import Backoff, Failure, redact
+from .rules import Rule, desired_rules, plan_sync, search_queries
+from .search import FatalPollError, RecentSearchPoller
+from .settings import XSettings
 
 log = logging.getLogger(__name__)
 
@@ -266,3 +266,14 @@ class _Run:
             self.duplicates += 1
             return
         self.emit(tweet)
+
+
+NO_CREDENTIALS = ("no X credentials: set X_BEARER_TOKEN (or x.bearer_token in config.yaml) for the live feed, "
+                  "or get going with `finterm --demo` or `finterm --replay FILE`")
+
+
+def build(options, config) -> XStreamSource:
+    """The registry's entry (sources/registry.py): refuses at once, in one line, without a token."""
+    if not (os.environ.get("X_BEARER_TOKEN") or config.x.bearer_token):
+        raise ConfigError(NO_CREDENTIALS)
+    return XStreamSource(config)  # it reads the token from the environment or config itself

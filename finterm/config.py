@@ -13,7 +13,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from finterm.engine.errors import ConfigError
+from finterm.errors import ConfigError
 
 __all__ = ["Config", "ConfigError", "load_config", "find_config", "config_from_dict"]
 

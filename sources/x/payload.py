@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from finterm.engine.normalize import make_tweet
-from finterm.engine.records import Tweet
+from finterm.records import Tweet, make_tweet
 
 #: What finterm asks X for: the fields a Tweet needs, the author's username via expansion,
 #: and note_tweet so long posts arrive whole instead of cut at 280 characters.

@@ -1,4 +1,5 @@
-"""The `finterm` command: parse flags, pick a source, load the models, run UI or headless.
+"""The `finterm` command: parse flags, then hand the run (built in wiring.py) to a front end:
+the screen (tui/) or headless (headless.py).
 
 Every failure a user can act on ends as one line `finterm: <message>` on stderr with the
 exit code of its kind (2 input/config, 3 models/engine); tracebacks go to the log file only.
@@ -8,21 +9,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
-from finterm.engine.errors import ConfigError, FintermError, InputError
+from finterm.errors import FintermError, InputError
 
 log = logging.getLogger("finterm.cli")
-
-#: Batch scoring: tweets per classifier call (sorted by length into batches inside, so each
-#: batch pads little). DeepSparse compiles the 32- and 64-token shapes; finer lengths padded
-#: less but cost more compiles and memory than they saved (BENCHMARKS.md).
-BATCH_SCORING_CHUNK = 256
-
-NO_CREDENTIALS = ("no X credentials: set X_BEARER_TOKEN (or x.bearer_token in config.yaml) for the live feed, "
-                  "or get going with `finterm --demo` or `finterm --replay FILE`")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,16 +101,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _say(message: str) -> None:
-    try:
-        sys.stderr.write(f"finterm: {message}\n")
-        sys.stderr.flush()
-    except OSError:
-        pass
+    from finterm.wiring import say
+
+    say(message)
 
 
 def run(args: argparse.Namespace) -> int:
-    from finterm.feed.config import load_config
-    from finterm.feed.sources.base import parse_speed
+    from finterm.config import load_config
+    from finterm.sources.base import SourceOptions, parse_speed
+    from finterm.wiring import build_run
 
     config = load_config(args.config)
     _apply_overrides(config, args)
@@ -128,38 +119,22 @@ def run(args: argparse.Namespace) -> int:
         speed = parse_speed(args.speed)
     except ValueError as exc:
         raise InputError(f"--speed: {exc}") from None
+    name = source_name(args, speed)
 
-    source = make_source(args, config, speed)
-    # Batch scoring (a replay at max speed, headless) wants throughput, everything else latency.
-    batch_scoring = bool(args.headless and args.replay and speed is None)
-    classifier = make_classifier(config, batch_scoring=batch_scoring)
-    sinks = []
-    if config.record:
-        from finterm.feed.recorder import Recorder
+    def warn(msg: str) -> None:
+        log.warning(msg)
+        _say(f"warning: {msg}")
 
-        recorder = Recorder(config.record)
-        if recorder.recovered_rows:
-            _say(f"warning: {recorder.path}: merged {recorder.recovered_rows:,} rows that an interrupted recording had left in its journal")
-        sinks.append(recorder)
-
-    from finterm.feed.pipeline import Pipeline
-
+    options = SourceOptions(speed=speed, limit=args.limit, replay_path=Path(args.replay) if args.replay else None, warn=warn)
+    run_ = build_run(name, options, config, headless=args.headless)
     if args.headless:
-        from finterm.feed.headless import JsonlSink, run_headless
+        from finterm.headless import run_headless
 
-        pipeline_box: list = []
-        out = JsonlSink(sys.stdout.buffer, on_closed=lambda: pipeline_box[0].stop())
-        # Batch scoring hands the classifier big chunks, which it sorts by length into batches
-        # of nearly equal length (less padding); the first chunk is one batch, for a quick first line.
-        chunk = max(BATCH_SCORING_CHUNK, config.batching.batch_size) if batch_scoring else config.batching.batch_size
-        pipeline = Pipeline(source, classifier, [out, *sinks], chunk, config.batching.max_wait_ms,
-                            ui_batches=False, first_batch_size=config.batching.batch_size)
-        pipeline_box.append(pipeline)
-        return run_headless(pipeline, out)
+        return run_headless(run_.pipeline, run_.jsonl)
 
-    pipeline = Pipeline(source, classifier, sinks, config.batching.batch_size, config.batching.max_wait_ms)
     from finterm.tui.app import FintermApp  # lazily: headless runs never import Textual
 
+    pipeline = run_.pipeline
     FintermApp(pipeline=pipeline, config=config).run()
     pipeline.stop()
     pipeline.join(timeout=10)
@@ -167,6 +142,21 @@ def run(args: argparse.Namespace) -> int:
         _say(pipeline.failed)
         return 1
     return 0
+
+
+def source_name(args: argparse.Namespace, speed: float | None) -> str:
+    """The source the flags ask for; flags that do not go with it are refused here."""
+    if args.replay:
+        if args.limit or args.seed is not None or args.rate:
+            raise InputError("--seed, --rate and --limit go with --demo, not --replay")
+        return "replay"
+    if args.demo:
+        return "demo"
+    if args.limit or args.seed is not None or args.rate:
+        raise InputError("--seed, --rate and --limit go with --demo")
+    if speed != 1.0:
+        raise InputError("--speed goes with --replay or --demo; the live feed runs at the pace of the world")
+    return "x"
 
 
 def _apply_overrides(config, args) -> None:
@@ -199,65 +189,3 @@ def _setup_logging(log_file: str | None) -> Path | None:
     return path
 
 
-def make_source(args, config, speed):
-    """The source the flags ask for; input errors surface here, before any model loads."""
-    if args.replay:
-        if args.limit or args.seed is not None or args.rate:
-            raise InputError("--seed, --rate and --limit go with --demo, not --replay")
-        from finterm.feed.sources.replay import ReplaySource
-
-        def warn(msg: str) -> None:
-            log.warning(msg)
-            _say(f"warning: {msg}")
-
-        return ReplaySource(args.replay, speed=speed, warn=warn)
-    if args.demo:
-        from finterm.feed.sources.demo import DemoSource
-
-        return DemoSource(seed=config.demo.seed, rate=config.demo.rate, limit=args.limit, speed=speed)
-    if args.limit or args.seed is not None or args.rate:
-        raise InputError("--seed, --rate and --limit go with --demo")
-    if speed != 1.0:
-        raise InputError("--speed goes with --replay or --demo; the live feed runs at the pace of the world")
-    token = os.environ.get("X_BEARER_TOKEN") or config.x.bearer_token
-    if not token:
-        raise ConfigError(NO_CREDENTIALS)
-    try:
-        from finterm.feed.sources.xstream import XStreamSource
-    except ImportError:
-        raise InputError("the live X source is not available in this build; use `finterm --demo` or `finterm --replay FILE`") from None
-    return XStreamSource(config)  # it reads the token from the environment or config itself
-
-
-def make_classifier(config, batch_scoring: bool = False):
-    """Both models on the chosen engine; ModelError/EngineError (exit 3) name what is missing.
-
-    DeepSparse compiles one engine per shape (1-1.6 s each on one core here). Live, they
-    compile one at a time in the background and ONNX Runtime scores meanwhile on the other
-    core, so the first tweet shows within a second. Batch scoring compiles two at a time, in
-    the order they are needed, and a batch waits for its shape: ONNX Runtime runs these int8
-    files at a third to a half of DeepSparse's speed, so bridging cost more than it saved
-    (BENCHMARKS.md).
-    """
-    from finterm.engine.classifier import Classifier
-
-    tty = sys.stderr.isatty()
-
-    def progress(message: str) -> None:  # DeepSparse compiles take seconds: say so on a terminal
-        log.info(message)
-        if tty:
-            _say(message)
-
-    clf = Classifier(config.models.sentiment, config.models.topic, engine=config.engine,
-                     batch_size=config.batching.batch_size, on_progress=progress,
-                     compile_jobs=(os.cpu_count() or 1) if batch_scoring else 1)
-    if batch_scoring:  # full batches of the common lengths; ONNX Runtime starts, and takes the rare long tweets
-        clf.warmup(lengths=(32, 64), rows=(config.batching.batch_size,), bridge="first")
-    else:  # full batches first (a lone tweet pads to one: a few ms), then single tweets
-        clf.warmup(lengths=(32, 64), rows=(config.batching.batch_size, 1))
-    log.info("classifier: %s", clf.describe())
-    return clf
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -28,8 +28,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from finterm.engine.errors import InputError
-from finterm.engine.records import Scored
+from finterm.errors import InputError
+from finterm.records import Scored
 
 from .durable import fsync_dir
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from typing import Mapping
 from urllib.parse import urlsplit
 
-from finterm.engine.errors import ConfigError
+from finterm.errors import ConfigError
 
 #: X's API host; tweepy itself still uses https://api.twitter.com, which serves the same API.
 DEFAULT_API_BASE = "https://api.x.com"

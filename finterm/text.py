@@ -1,4 +1,4 @@
-"""Tweet text normalization and cashtag parsing, shared by every source and by training.
+"""The one text rule: cleaning, cashtags, model text and display text, for sources, scorer, screen and training.
 
 Text is untrusted: entities are unescaped once, and control characters (terminal escape
 sequences included) are replaced so nothing downstream can be steered by them.
@@ -6,12 +6,8 @@ sequences included) are replaced so nothing downstream can be steered by them.
 
 from __future__ import annotations
 
-import hashlib
 import html
 import re
-from datetime import datetime, timezone
-
-from .records import Tweet
 
 URL_RE = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
 # A cashtag: `$` then 1-6 letters, optionally a class suffix (.B), not preceded by a word
@@ -55,24 +51,6 @@ def word_count(text: str) -> int:
     return len(URL_RE.sub(" ", text).split())
 
 
-def to_utc(value: datetime | str) -> datetime:
-    """An aware UTC datetime from a datetime (naive means UTC) or an ISO-8601 string."""
-    if isinstance(value, str):
-        s = value.strip()
-        if s.endswith("Z"):
-            s = s[:-1] + "+00:00"
-        value = datetime.fromisoformat(s)
-    if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
-
-
-def stable_id(*parts: object) -> str:
-    """A short id that is the same every time for the same parts (rows without an id)."""
-    h = hashlib.sha1("\x1f".join(str(p) for p in parts).encode("utf-8")).hexdigest()
-    return "h" + h[:16]
-
-
 def normalize_tickers(tickers) -> tuple[str, ...]:
     """Upper-case, `$`-less, de-duplicated tickers from entities or a `symbols` column."""
     if isinstance(tickers, str):
@@ -83,28 +61,3 @@ def normalize_tickers(tickers) -> tuple[str, ...]:
         if t:
             out.setdefault(t, None)
     return tuple(out)
-
-
-def make_tweet(
-    id: object,
-    created_at: datetime | str,
-    author: str,
-    text: str,
-    tickers=None,
-    lang: str | None = None,
-    source: str = "",
-    arrived: float = 0.0,
-) -> Tweet:
-    """Build a normalized Tweet: clean text; tickers from entities when given, else parsed."""
-    clean = clean_text(text or "")
-    ticks = normalize_tickers(tickers) if tickers else parse_cashtags(clean)
-    return Tweet(
-        id=str(id),
-        created_at=to_utc(created_at),
-        author=clean_text(author or ""),
-        text=clean,
-        tickers=ticks,
-        lang=lang,
-        source=source,
-        arrived=arrived,
-    )

@@ -1,4 +1,5 @@
-"""`--headless`: scored tweets as JSON lines on stdout, a summary on stderr, no UI.
+"""The headless front end: runs a pipeline whose sink is stdout, says the source's trouble on
+stderr, and ends with a one-line summary (the UI is the other front end, in tui/).
 
 Each line is flushed as written so pipes (`jq`, `head`) see tweets as they are scored.
 SIGINT/SIGTERM stop the source; what was already read is still scored and written, then
@@ -7,7 +8,6 @@ the summary. A closed stdout (`| head`) stops the run quietly.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
@@ -15,56 +15,13 @@ import signal
 import sys
 import threading
 import time
-from typing import BinaryIO, TextIO
+from typing import TextIO
 
-from finterm.engine.records import Scored
+from finterm.pipeline.runner import Pipeline
+from finterm.records import SourceStatus
+from finterm.sinks.jsonl import JsonlSink
 
-from .events import SourceStatus
-from .pipeline import Pipeline
-
-log = logging.getLogger("finterm.feed.headless")
-
-
-class JsonlSink:
-    """Writes `Scored.to_json_dict()` lines (UTF-8) to a binary stream, one flush per line."""
-
-    name = "stdout"
-
-    def __init__(self, out: BinaryIO, on_closed=None):
-        self.out = out
-        self.on_closed = on_closed
-        self.broken = False
-        self.lines = 0
-
-    def __call__(self, batch: list[Scored]) -> None:
-        if self.broken:
-            return
-        try:
-            for s in batch:
-                line = _line(s)
-                self.out.write(line.encode("utf-8", "surrogatepass"))
-                self.out.flush()
-                self.lines += 1
-        except (BrokenPipeError, ConnectionResetError):
-            self.broken = True
-            if self.on_closed:
-                self.on_closed()
-        except OSError as exc:
-            if exc.errno in (32, 104):  # EPIPE, ECONNRESET
-                self.broken = True
-                if self.on_closed:
-                    self.on_closed()
-            else:
-                raise
-
-    def close(self) -> None:
-        pass
-
-
-def _line(s: Scored) -> str:
-    """One JSON line; U+2028/U+2029 escaped too, since many line readers split on them."""
-    text = json.dumps(s.to_json_dict(), ensure_ascii=False)
-    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029") + "\n"
+log = logging.getLogger("finterm.headless")
 
 
 def summary_line(pipeline: Pipeline) -> str:

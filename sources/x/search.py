@@ -14,13 +14,12 @@ from typing import Callable
 import requests
 import tweepy
 
-from finterm.engine.records import Tweet
+from finterm.records import SourceStatus, Tweet
 
-from ..events import SourceStatus
-from .xclient import XSearchClient
-from .xpayload import request_fields, tweet_from_payload, usernames
-from .xretry import Backoff, Failure, redact
-from .xsettings import XSettings
+from .client import XSearchClient
+from .payload import request_fields, tweet_from_payload, usernames
+from .retry import Backoff, Failure, redact
+from .settings import XSettings
 
 log = logging.getLogger(__name__)
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Protocol, runtime_checkable
 
-from finterm.engine.records import Tweet
-
-from ..events import SourceStatus
+from finterm.records import SourceStatus, Tweet
 
 Emit = Callable[[Tweet], None]
 StatusFn = Callable[[SourceStatus], None]
@@ -27,6 +27,19 @@ class Source(Protocol):
     def describe(self) -> str: ...
 
     def run(self, emit: Emit, status: StatusFn, stop: threading.Event) -> None: ...
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """What the command line asks of a source, beside the config (which each source reads itself)."""
+
+    #: Replay pace times X; None = as fast as scoring goes.
+    speed: float | None = 1.0
+    #: Stop after this many posts (None: to the end of the stream).
+    limit: int | None = None
+    replay_path: Path | None = None
+    #: One-line warnings for the user (a skipped row, a dropped symbol).
+    warn: Callable[[str], None] | None = None
 
 
 def parse_speed(value: str | float | None) -> float | None:

@@ -1,1 +1,0 @@
-"""Tweet sources: replay files, the demo market simulator, the live X stream."""

@@ -1,0 +1,1 @@
+"""The scoring pipeline: a source thread, micro-batches, one scoring thread, sinks."""
