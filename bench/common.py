@@ -137,11 +137,7 @@ def median(xs):
     return statistics.median(xs) if xs else None
 
 
-def percentile(xs, q: float):
-    if not xs:
-        return None
-    s = sorted(xs)
-    return s[min(len(s) - 1, int(q * len(s)))]
+from finterm.stats import percentile  # noqa: E402,F401  (one definition, shared with the app)
 
 
 def write_json(path: Path, data) -> None:

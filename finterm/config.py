@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from finterm.errors import ConfigError
+from finterm.text import normalize_tickers
 
 __all__ = ["Config", "ConfigError", "load_config", "find_config", "config_from_dict"]
 
@@ -45,6 +46,11 @@ class UIConfig:
     newest_first: bool = True
     theme: str = "dark"
     feed_max: int = 1000
+
+    def window(self) -> int | None:
+        """`window_minutes` as minutes, or None for the whole session ("session", null or 0)."""
+        wm = self.window_minutes
+        return wm if isinstance(wm, int) and wm > 0 else None
 
 
 @dataclass
@@ -211,4 +217,4 @@ def _check_values(cfg: Config, origin: str) -> None:
         bad("x.poll_interval_s", "must be positive")
     if cfg.demo.rate <= 0:
         bad("demo.rate", "must be positive")
-    cfg.watchlist = [t.strip().lstrip("$").upper() for t in cfg.watchlist if t.strip()]
+    cfg.watchlist = list(normalize_tickers(cfg.watchlist))

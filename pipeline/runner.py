@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 from finterm.records import PipelineFailed, Scored, SourceStatus, Tweet
+from finterm.stats import percentile
 
 from .batching import collect_batch
 
@@ -40,13 +41,6 @@ class PipelineStats:
     #: From a tweet reaching finterm to its scores being handed on (queueing included).
     e2e_p50: float | None = None
     e2e_p99: float | None = None
-
-
-def percentile(xs: Sequence[float], q: float) -> float | None:
-    if not xs:
-        return None
-    s = sorted(xs)
-    return s[min(len(s) - 1, int(q * len(s)))]
 
 
 class Pipeline:

@@ -19,15 +19,6 @@ from typing import Iterable
 
 from finterm.records import Scored
 
-SENTIMENTS = ("Bearish", "Bullish", "Neutral")
-TOPICS = (
-    "Analyst Update", "Fed | Central Banks", "Company | Product News",
-    "Treasuries | Corporate Debt", "Dividend", "Earnings", "Energy | Oil", "Financials",
-    "Currencies", "General News | Opinion", "Gold | Metals | Materials", "IPO",
-    "Legal | Regulation", "M&A | Investments", "Macro", "Markets", "Politics",
-    "Personnel Change", "Stock Commentary", "Stock Movement",
-)
-
 BULL, BEAR, NEU = 0, 1, 2
 _SENT_INDEX = {"bullish": BULL, "bearish": BEAR, "neutral": NEU, "positive": BULL, "negative": BEAR}
 
@@ -125,10 +116,12 @@ class _Counts:
 class Aggregator:
     """Rolling window over scored tweets, bucketed by minute of tweet time."""
 
-    def __init__(self, window_minutes: int | None = 60, retain_minutes: int = 240) -> None:
+    def __init__(self, window_minutes: int | None = 60, retain_minutes: int = 240, topics: Iterable[str] = ()) -> None:
         if window_minutes is not None and window_minutes < 1:
             raise ValueError("window_minutes must be at least 1 (or None for the session)")
         self._window = window_minutes
+        #: The model's topic labels (its folder's id2label), listed first and with zeros.
+        self.topics = tuple(topics)
         self._retain = max(retain_minutes, window_minutes or 0, 1)
         self._buckets: dict[int, _Counts] = {}
         self._mins: list[int] = []  # sorted minute keys of the retained buckets
@@ -247,10 +240,10 @@ class Aggregator:
         return sorted(self._current.tickers)
 
     def topic_counts(self, ticker: str | None = None) -> dict[str, int]:
-        """Counts per topic in the window, the 20 known topics first (zeros included)."""
+        """Counts per topic in the window, the model's topics first (zeros included)."""
         cur = self._current
         src = cur.topics if ticker is None else cur.ticker_topics.get(ticker, {})
-        out = {t: src.get(t, 0) for t in TOPICS}
+        out = {t: src.get(t, 0) for t in self.topics}
         for t, n in src.items():
             if t not in out:
                 out[t] = n

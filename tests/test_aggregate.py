@@ -8,7 +8,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from finterm.records import Scored, Tweet
-from finterm.sinks.aggregate import TOPICS, Aggregator, net_score
+from finterm.sinks.aggregate import Aggregator, net_score
+from tests.snapshots.fixture import LABELS
+
+TOPICS = LABELS["topic"]
 
 T0 = datetime(2014, 3, 3, 14, 0, tzinfo=timezone.utc)
 
@@ -20,7 +23,7 @@ def sc(minute: float, sentiment: str = "Bullish", topic: str = "Earnings", ticke
 
 
 def test_counts_net_and_topics():
-    agg = Aggregator(window_minutes=60)
+    agg = Aggregator(window_minutes=60, topics=TOPICS)
     agg.add_batch([
         sc(0, "Bullish", "Earnings", ("AAPL",)),
         sc(1, "Bullish", "Earnings", ("AAPL", "MSFT")),

@@ -14,20 +14,24 @@ import queue
 import time
 from collections import deque
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from finterm.config import Config
 from finterm.records import PipelineFailed, Scored, SourceStatus
 from finterm.sinks.aggregate import Aggregator
+from finterm.stats import percentile
 from finterm.store.labels import LabelStore, correction_for, default_labels_path
+from finterm.text import normalize_ticker
 
+from . import keymap
 from .filters import Filters
 from .logs import log_to_file
 from .messages import TickerChosen, TickerHighlighted, TopicChosen
@@ -56,32 +60,8 @@ def window_label(minutes: int | None) -> str:
 
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:
-    """An attribute or a mapping key (configs may be dataclasses or dicts)."""
-    if obj is None:
-        return default
-    if isinstance(obj, dict):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
-
-
-def _window_from_config(value: Any) -> int | None:
-    """`ui.window_minutes`: minutes, or None / 0 / "session" for the whole session."""
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "session", "none", "all")):
-        return None
-    try:
-        minutes = int(value)
-    except (TypeError, ValueError):
-        log.warning("ui.window_minutes %r is not a number of minutes; using 60", value)
-        return 60
-    return minutes if minutes > 0 else None
-
-
-def _stat(stats: Any, *names: str) -> Any:
-    for n in names:
-        v = _get(stats, n)
-        if v is not None:
-            return v
-    return None
+    """An attribute of a pipeline-shaped object, which test doubles may leave out."""
+    return default if obj is None else getattr(obj, name, default)
 
 
 class FintermApp(App):
@@ -93,30 +73,12 @@ class FintermApp(App):
     HORIZONTAL_BREAKPOINTS = [(0, "-tiny"), (90, "-narrow"), (130, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
 
-    #: Footer order: the filters, pause, speed, window, sort, then help and quit (which must fit
-    #: at 100 columns), then the display toggles.
-    BINDINGS = [
-        Binding("t", "pick_ticker", "Ticker", tooltip="Filter by ticker"),
-        Binding("p", "pick_topic", "Topic", tooltip="Filter by topic"),
-        Binding("e", "cycle_sentiment", "Sentiment", tooltip="Cycle the sentiment filter"),
-        Binding("x", "clear_filters", "Clear", tooltip="Clear all filters"),
-        Binding("space", "toggle_pause", "Pause", tooltip="Pause / resume (scoring goes on)"),
-        Binding("plus,equals_sign", "speed(1)", "Fast", key_display="+", tooltip="Replay speed up"),
-        Binding("minus,underscore", "speed(-1)", "Slow", key_display="-", tooltip="Replay speed down"),
-        Binding("w", "cycle_window", "Window", tooltip="15 min, 1 h, 4 h, session"),
-        Binding("o", "cycle_sort", "Sort", tooltip="Sort the ticker panel"),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "quit", "Quit"),
-        Binding("l", "label", "Label", tooltip="Correct the selected tweet's labels"),
-        Binding("s", "toggle_scores", "Scores", tooltip="Show / hide scores"),
-        Binding("n", "toggle_order", "Order", tooltip="Newest first / last"),
-        Binding("c", "cycle_theme", "Colors", tooltip="Dark, light, high contrast"),
-    ]
+    BINDINGS = keymap.bindings()
 
     def __init__(
         self,
         pipeline: Any,
-        config: Any = None,
+        config: Config | None = None,
         *,
         clock: Callable[[], datetime] | None = None,
         drain_interval: float = 0.1,
@@ -127,27 +89,27 @@ class FintermApp(App):
     ) -> None:
         super().__init__()
         self.pipeline = pipeline
-        self.config = config
+        self.config = config = config or Config()
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.drain_interval = drain_interval
         self.panel_interval = panel_interval
         self.start_pipeline = start_pipeline
         self.log_file = log_file
-        ui = _get(config, "ui")
-        self.window_minutes: int | None = _window_from_config(_get(ui, "window_minutes", 60))
+        ui = config.ui
+        self.window_minutes: int | None = ui.window()
         bounded = {w for w in WINDOWS if w is not None} | ({self.window_minutes} - {None})
         self.windows: list[int | None] = [*sorted(bounded), None]
-        self.newest_first = bool(_get(ui, "newest_first", True))
-        self.feed_max = int(_get(ui, "feed_max", 1000) or 1000)
-        wl = _get(config, "watchlist", None) or []
-        if isinstance(wl, str):
-            wl = wl.replace(",", " ").split()
-        self.watchlist = list(dict.fromkeys(t for t in (safe(w).lstrip("$").upper() for w in wl) if t))
+        self.newest_first = ui.newest_first
+        self.feed_max = ui.feed_max
+        self.watchlist = list(config.watchlist)  # cleaned once, by the config loader
         for th, _ in THEMES.values():
             self.register_theme(th)
-        self.theme = theme_name(_get(ui, "theme", None))
+        self.theme = theme_name(ui.theme)
 
-        self.aggregator = Aggregator(window_minutes=self.window_minutes, retain_minutes=max(240, self.window_minutes or 0))
+        #: Label names per task, from the model folders (the classifier knows them; doubles may not).
+        self.labels: dict[str, list[str]] = dict(_get(_get(pipeline, "classifier"), "labels", None) or {})
+        self.aggregator = Aggregator(window_minutes=self.window_minutes, retain_minutes=max(240, self.window_minutes or 0),
+                                     topics=self.labels.get("topic", ()))
         self.filters = Filters()
         self.paused = False
         self._held: deque[Scored] = deque(maxlen=self.feed_max)
@@ -162,7 +124,7 @@ class FintermApp(App):
         self._stopped = False
         #: The labels file is opened on the first correction (or at start when it exists).
         self._labels = labels
-        self.labels_path = labels.path if labels else Path(_get(config, "labels_file", None) or default_labels_path()).expanduser()
+        self.labels_path = labels.path if labels else Path(config.labels_file or default_labels_path()).expanduser()
 
     # -- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -320,9 +282,8 @@ class FintermApp(App):
     def _latency(self) -> tuple[float | None, float | None]:
         if not self._latencies:
             stats = _get(self.pipeline, "stats")
-            return _stat(stats, "latency_p50", "p50", "latency_p50_ms"), _stat(stats, "latency_p99", "p99", "latency_p99_ms")
-        xs = sorted(self._latencies)
-        return xs[len(xs) // 2], xs[min(len(xs) - 1, int(len(xs) * 0.99))]
+            return _get(stats, "latency_p50"), _get(stats, "latency_p99")
+        return percentile(self._latencies, 0.5), percentile(self._latencies, 0.99)
 
     def _status_detail(self, st: Any) -> str:
         if st is None or _get(st, "state", "") == "error":
@@ -428,7 +389,7 @@ class FintermApp(App):
         self._panels_dirty = True  # the ticker panel marks the filtered ticker on its next tick
 
     def action_filter_ticker(self, ticker: str) -> None:
-        t = safe(ticker).lstrip("$").upper() or None
+        t = normalize_ticker(ticker) or None
         if t == self.filters.ticker:
             t = None  # a second click on the same ticker lifts its filter
         self.set_filters(self.filters.with_(ticker=t))
@@ -578,7 +539,7 @@ class FintermApp(App):
             if choice is not None:
                 self.correct(sc, *choice)
 
-        self.push_screen(LabelPickerScreen(sc, current=current), done)
+        self.push_screen(LabelPickerScreen(sc, current=current, names=self.labels), done)
 
     def correct(self, sc: Scored, task: str, label: str) -> bool:
         """Save one correction (durable when this returns) and mark the tweet in the feed."""
@@ -622,18 +583,6 @@ class FintermApp(App):
 
     # -- command palette --------------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield SystemCommand("Filter by ticker", "Type a ticker, with completion from tickers seen", self.action_pick_ticker)
-        yield SystemCommand("Filter by topic", "Pick one of the 20 topics", self.action_pick_topic)
-        yield SystemCommand("Cycle sentiment filter", "All, bullish, bearish, neutral", self.action_cycle_sentiment)
-        yield SystemCommand("Clear filters", "Show every tweet", self.action_clear_filters)
-        yield SystemCommand("Pause / resume", "Hold the display; scoring goes on", self.action_toggle_pause)
-        yield SystemCommand("Change window", "15 min, 1 h, 4 h, session", self.action_cycle_window)
-        yield SystemCommand("Sort tickers", "Activity, net sentiment, name", self.action_cycle_sort)
-        yield SystemCommand("Show / hide scores", "Probabilities on each tweet", self.action_toggle_scores)
-        yield SystemCommand("Newest first / last", "Order of the feed", self.action_toggle_order)
-        yield SystemCommand("Switch colors", "Dark, light, high contrast", self.action_cycle_theme)
-        yield SystemCommand("Replay faster", "Replay speed up", lambda: self.action_speed(1))
-        yield SystemCommand("Replay slower", "Replay speed down", lambda: self.action_speed(-1))
-        yield SystemCommand("Correct labels", "Set the selected tweet's sentiment or topic", self.action_label)
-        yield SystemCommand("Help", "Every key", self.action_help)
+        for title, line, action in keymap.commands():
+            yield SystemCommand(title, line, partial(self.run_action, action))
         yield from super().get_system_commands(screen)

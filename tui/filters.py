@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from finterm import text
 from finterm.records import Scored
 
 SENTIMENT_CYCLE = (None, "Bullish", "Bearish", "Neutral")
@@ -38,5 +39,4 @@ class Filters:
 
 def normalize_ticker(raw: str) -> str | None:
     """`$aapl ` -> `AAPL`; empty -> None."""
-    t = raw.strip().lstrip("$").strip().upper()
-    return t or None
+    return text.normalize_ticker(raw) or None

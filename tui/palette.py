@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from textual.theme import Theme
 
+from finterm.config import THEMES as CONFIG_THEMES
+
 
 @dataclass(frozen=True)
 class Palette:
@@ -26,6 +28,7 @@ class Palette:
 GLYPH = {"Bullish": "▲", "Bearish": "▼", "Neutral": "●"}
 SHORT = {"Bullish": "Bull", "Bearish": "Bear", "Neutral": "Neut"}
 
+#: One entry per name in finterm.config.THEMES (the names a config may use), prefixed `finterm-`.
 THEMES: dict[str, tuple[Theme, Palette]] = {
     "finterm-dark": (
         Theme(
@@ -55,8 +58,9 @@ THEMES: dict[str, tuple[Theme, Palette]] = {
                 topic_fg="#000000", topic_bg="#BBBBBB", muted="#999999", bar="#FF7EB6"),
     ),
 }
-THEME_NAMES = tuple(THEMES)
-DEFAULT_THEME = "finterm-dark"
+THEME_NAMES = tuple(f"finterm-{name}" for name in CONFIG_THEMES)
+DEFAULT_THEME = THEME_NAMES[0]
+assert set(THEME_NAMES) == set(THEMES), "tui/palette.py and finterm/config.py name different themes"
 
 
 def theme_name(requested: str | None) -> str:

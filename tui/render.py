@@ -14,13 +14,9 @@ from rich.style import Style
 from rich.text import Span, Text
 
 from finterm.records import Scored
+from finterm.text import CASHTAG_RE, one_line, ticker_ok
 
 from .palette import GLYPH, SHORT, Palette, sentiment_color
-
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
-_SPACES = re.compile(r"\s+")
-_TICKER_OK = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,11}$")
-_CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z][A-Za-z0-9]{0,5}(?:[._][A-Za-z]{1,2})?)(?![\w$])")
 
 TOPIC_SHORT = {
     "Analyst Update": "Analyst",
@@ -46,17 +42,8 @@ TOPIC_SHORT = {
 }
 
 
-def safe(s: object, limit: int | None = None) -> str:
-    """Plain one-line text: control/escape/bidi characters replaced, whitespace collapsed."""
-    out = _SPACES.sub(" ", _CONTROL.sub(" ", str(s))).strip()
-    if limit is not None and len(out) > limit:
-        out = out[: max(limit - 1, 0)] + "…"
-    return out
-
-
-def ticker_ok(t: str) -> bool:
-    """Whether a ticker is tame enough to put in a click action."""
-    return bool(_TICKER_OK.match(t))
+#: Display text is the one text rule's (finterm/text.py): the screen and the scorer agree.
+safe = one_line
 
 
 def short_topic(topic: str) -> str:
@@ -96,7 +83,7 @@ def tweet_body(sc: Scored, body: str, p: Palette) -> Text:
     """The tweet's text (already `safe`), cashtags highlighted and clickable."""
     text = Text(body, end="")
     tickers = set(sc.tweet.tickers)
-    for m in _CASHTAG.finditer(body):
+    for m in CASHTAG_RE.finditer(body):
         t = m.group(1).upper()
         style = Style(color=p.ticker, bold=True)
         if ticker_ok(t) and (t in tickers or not tickers):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from finterm.errors import ConfigError
+from finterm.text import normalize_tickers
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def watchlist_rules(tickers: Iterable[str], max_length: int = 512, exclude_retwe
     """Cashtag rules `($AAPL OR $TSLA ...) -is:retweet`, as few as fit in `max_length` each."""
     suffix = " -is:retweet" if exclude_retweets else ""
     terms = []
-    for t in dict.fromkeys(t.strip().lstrip("$").upper() for t in tickers):
+    for t in normalize_tickers(tickers):
         if not t:
             continue
         if not _TICKER_RE.match(t):

@@ -14,6 +14,7 @@ from typing import Mapping
 from urllib.parse import urlsplit
 
 from finterm.errors import ConfigError
+from finterm.text import normalize_tickers
 
 #: X's API host; tweepy itself still uses https://api.twitter.com, which serves the same API.
 DEFAULT_API_BASE = "https://api.x.com"
@@ -60,7 +61,7 @@ class XSettings:
 
     def __post_init__(self) -> None:
         self.api_base = normalize_api_base(self.api_base)
-        self.watchlist = [t.strip().lstrip("$").upper() for t in self.watchlist if t and t.strip()]
+        self.watchlist = list(normalize_tickers(self.watchlist))
         self.rules = [r.strip() for r in self.rules if r and r.strip()]
         if not self.poll_interval_s > 0:
             raise ConfigError("x.poll_interval_s must be positive")

@@ -14,10 +14,24 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
 
+from finterm.config import Config, config_from_dict
 from finterm.records import Scored, Tweet
 from finterm.records import SourceStatus as Status
 
 FIXTURE = Path(__file__).with_name("fixture.jsonl")
+MODELS = Path(__file__).resolve().parents[2] / "assets" / "models"
+
+
+def shipped_labels() -> dict[str, list[str]]:
+    """Label names per task as the shipped model folders' config.json give them (the truth)."""
+    out = {}
+    for task in ("sentiment", "topic"):
+        id2label = json.loads((MODELS / task / "config.json").read_text())["id2label"]
+        out[task] = [id2label[k] for k in sorted(id2label, key=int)]
+    return out
+
+
+LABELS = shipped_labels()
 FIXED_CLOCK = datetime(2026, 1, 15, 9, 30, 0, tzinfo=timezone.utc)
 
 
@@ -57,7 +71,8 @@ class QueuePipeline:
                  source=None) -> None:
         self.events: queue.Queue = queue.Queue()
         self.source = source or ReplaySourceDouble()
-        self.classifier = SimpleNamespace(describe=lambda: "onnxruntime · sentiment finbert-s (11.2 MB) + topic finbert-t (11.4 MB)")
+        self.classifier = SimpleNamespace(describe=lambda: "onnxruntime · sentiment finbert-s (11.2 MB) + topic finbert-t (11.4 MB)",
+                                          labels=LABELS)
         self.stats = SimpleNamespace(count=0, rate=0.0, latency_p50=None, latency_p99=None)
         self.started = False
         self.stopped = False
@@ -82,10 +97,10 @@ class QueuePipeline:
         pass
 
 
-def fixture_config(**ui) -> SimpleNamespace:
+def fixture_config(**ui) -> Config:
     base = dict(window_minutes=60, newest_first=True, theme="dark", feed_max=500)
     base.update(ui)
-    return SimpleNamespace(ui=SimpleNamespace(**base), watchlist=["SPY", "QQQ"])
+    return config_from_dict({"ui": base, "watchlist": ["SPY", "QQQ"]}, "the fixture")
 
 
 def make_app(**kw):
@@ -101,8 +116,8 @@ def make_app(**kw):
 class ThreadPipeline:
     """A pipeline-shaped double that scores in its own thread with a real Classifier.
 
-    Stands in for feed.pipeline.Pipeline until it lands: tweets from the fixture are scored
-    off the UI thread in batches of `batch` and put on `events`, `per_s` tweets a second.
+    Tweets from the fixture are scored off the UI thread in batches of `batch` and put on
+    `events`, `per_s` tweets a second.
     """
 
     def __init__(self, classifier, tweets: list[Tweet], batch: int = 16, per_s: float = 300.0) -> None:

@@ -9,29 +9,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from .. import keymap
 from ..palette import GLYPH, palette_for
-
-#: (keys, what they do) in the order shown; the app's BINDINGS use the same keys.
-KEYMAP: list[tuple[str, str]] = [
-    ("t", "Filter by ticker (type, Tab completes from tickers seen)"),
-    ("Enter / click", "On a ticker row: filter by that ticker"),
-    ("p", "Filter by topic (picker); click a histogram bar does the same"),
-    ("e", "Cycle the sentiment filter: all → bullish → bearish → neutral"),
-    ("x", "Clear all filters"),
-    ("space", "Pause / resume the display (scoring goes on; nothing is dropped)"),
-    ("+ / -", "Replay speed up / down"),
-    ("w", "Change the window: 15 min → 1 h → 4 h → session"),
-    ("o", "Sort the ticker panel: activity → net sentiment → name"),
-    ("s", "Show / hide the scores on each tweet"),
-    ("n", "Newest tweets first / last"),
-    ("c", "Switch colors (dark, light, high contrast)"),
-    ("↑ / ↓ / click", "Select a tweet in the feed"),
-    ("l", "Correct the selected tweet's sentiment or topic"),
-    ("Tab / Shift+Tab", "Move between feed and ticker panel"),
-    ("ctrl+p", "Command palette"),
-    ("?", "This help"),
-    ("q", "Quit"),
-]
 
 
 class HelpScreen(ModalScreen[None]):
@@ -48,7 +27,7 @@ class HelpScreen(ModalScreen[None]):
         t = Table.grid(padding=(0, 2))
         t.add_column(style="bold", no_wrap=True, justify="right")
         t.add_column()
-        for k, what in KEYMAP:
+        for k, what in keymap.help_rows():
             t.add_row(Text(k), Text(what))
         return t
 

@@ -17,18 +17,17 @@ from textual.widgets.option_list import Option
 from finterm.records import Scored
 
 from ..palette import GLYPH
-from ..render import TOPIC_SHORT, safe
+from ..render import safe
 
-SENTIMENTS = ["Bearish", "Bullish", "Neutral"]
-TOPICS = list(TOPIC_SHORT)
 TASK_TITLES = {"sentiment": "Sentiment", "topic": "Topic"}
 
 
-def task_labels(task: str, probs: dict[str, float] | None = None) -> list[str]:
-    """A task's classes in the model's order when its probabilities are known."""
+def task_labels(task: str, probs: dict[str, float] | None = None, known: dict[str, list[str]] | None = None) -> list[str]:
+    """A task's classes in the model's order: from a tweet's probabilities, else from the
+    model folders' labels (`known`, task -> labels), else none."""
     if probs:
         return list(probs)
-    return SENTIMENTS if task == "sentiment" else TOPICS
+    return list((known or {}).get(task, ()))
 
 
 def option_id(task: str, label: str) -> str:
@@ -73,7 +72,7 @@ class LabelPickerScreen(ModalScreen[tuple[str, str] | None]):
             for task in self.tasks:
                 model_label, probs = self._model(task)
                 options.append(Option(Text(TASK_TITLES[task], style="bold underline"), disabled=True))
-                for label in (task_labels(task, probs) if probs or task not in self.names else self.names[task]):
+                for label in task_labels(task, probs, self.names):
                     options.append(Option(self._line(task, label, model_label, probs), id=option_id(task, label)))
             yield OptionList(*options, id="label-options")
 

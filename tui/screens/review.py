@@ -222,7 +222,7 @@ class ReviewScreen(Screen):
         self.app.push_screen(TickerFilterScreen(names, self.filters.ticker), done)
 
     def action_pick_topic(self) -> None:
-        counts = {t: 0 for t in task_labels("topic")}
+        counts = {t: 0 for t in task_labels("topic", next((sc.topic_probs for sc in self.items if sc.topic_probs), None))}
         for sc in self.items:
             counts[sc.topic] = counts.get(sc.topic, 0) + 1
 

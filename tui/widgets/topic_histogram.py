@@ -6,7 +6,6 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
-from finterm.sinks.aggregate import TOPICS
 
 from ..palette import palette_for
 from ..render import click, safe, short_topic
@@ -32,7 +31,7 @@ class TopicHistogram(Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.auto_links = False  # the bars are clickable but drawn in their own colors, not as links
-        self.counts: dict[str, int] = {t: 0 for t in TOPICS}
+        self.counts: dict[str, int] = {}
         self.scope: str | None = None  # a ticker, or None for all tweets
         self.active_topic: str | None = None
 
