@@ -140,9 +140,15 @@ def median(xs):
 from finterm.stats import percentile  # noqa: E402,F401  (one definition, shared with the app)
 
 
+def repo_relative(text: str) -> str:
+    """Paths as a reader of the repository sees them: relative to its root, ../shared for the
+    data beside it (results and BENCHMARKS.md never carry this machine's absolute paths)."""
+    return text.replace(str(ROOT.parent / "shared"), "../shared").replace(str(ROOT) + "/", "")
+
+
 def write_json(path: Path, data) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1, default=str) + "\n")
+    path.write_text(repo_relative(json.dumps(data, indent=1, default=str)) + "\n")
 
 
 def read_json(path: Path):

@@ -2,12 +2,11 @@
 
 Parquet cannot be appended to in place (its footer is written last). So new rows go to a
 journal beside the file every second, fsynced, and are merged into the parquet file now and
-then by writing a new file and renaming it over the old one (feed/recording_files.py has
+then by writing a new file and renaming it over the old one (store/recording_files.py has
 the file protocol). A kill loses at most the last second; a reader only ever sees a complete
 parquet file; the next recording to the same file, or a replay of it, picks up the journal.
-How much a kill loses no longer grows with the recording
-(`python bench/recorder_kill.py --rate 5000`, the recorder alone: at 1M rows, 0.4 s of input
-against 6 s when every write rewrote the whole file). A merge happens at least every
+The journal is why a kill's loss does not grow with the recording: rewriting the whole file
+on every write would (`python bench/recorder_kill.py --rate 5000` measures both). A merge happens at least every
 MAX_INTERVAL_S and takes at most WRITE_SHARE of the wall clock; rows are held in memory only
 until they are merged. Writes happen in a background thread so scoring never waits for the disk. A
 lock file keeps two finterm processes from recording to one file. The columns make the

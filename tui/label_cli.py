@@ -4,7 +4,7 @@
     finterm label --export OUT.csv --task sentiment [--labels PATH]   text,label for finterm-train
 
 The labels file is `--labels`, else the config's `labels_file`, else the user's data folder
-(feed/labels.py). Errors end as one line `finterm label: <message>` with the exit code of
+(store/labels.py). Errors end as one line `finterm label: <message>` with the exit code of
 their kind, like the monitor's.
 """
 
@@ -92,15 +92,17 @@ def run(args: argparse.Namespace) -> int:
 
 def score_file(args, config) -> list:
     """Every row of FILE scored by the configured models (input errors before the models load)."""
-    from finterm.engine.classifier import Classifier
     from finterm.records import make_tweet
     from finterm.sources.replay import read_rows
+    from finterm.wiring import build_classifier
 
     rows = read_rows(args.file, warn=lambda m: _say(f"warning: {m}"))
     tweets = [make_tweet(r.id, r.created_at, r.user, r.text, tickers=r.symbols, lang=r.lang, source="label")
               for r in rows]
-    clf = Classifier(args.sentiment_model or config.models.sentiment, args.topic_model or config.models.topic,
-                     engine=args.engine or config.engine, batch_size=config.batching.batch_size)
+    config.models.sentiment = args.sentiment_model or config.models.sentiment
+    config.models.topic = args.topic_model or config.models.topic
+    config.engine = args.engine or config.engine
+    clf = build_classifier(config, batch_scoring=True, progress=log.info)
     tty = sys.stderr.isatty()
     out = []
     for i in range(0, len(tweets), SCORE_BATCH):
