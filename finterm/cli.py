@@ -49,34 +49,23 @@ def _version() -> str:
     return __version__
 
 
-def _positive_int(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{s!r} is not a whole number") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return v
+def _number(parse, ok, need: str, what: str):
+    """An argparse type: `parse` the text, then refuse values `ok` rejects with `need`."""
+    def check(s: str):
+        try:
+            v = parse(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{s!r} is not {what}") from None
+        if not ok(v) or v == float("inf"):
+            raise argparse.ArgumentTypeError(need)
+        return v
+
+    return check
 
 
-def _positive_float(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
-    if not v > 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError("must be a positive number")
-    return v
-
-
-def _non_negative_float(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
-    if not v >= 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError("must be zero or more")
-    return v
+_positive_int = _number(int, lambda v: v >= 1, "must be at least 1", "a whole number")
+_positive_float = _number(float, lambda v: v > 0, "must be a positive number", "a number")
+_non_negative_float = _number(float, lambda v: v >= 0, "must be zero or more", "a number")
 
 
 def main(argv: list[str] | None = None) -> int:

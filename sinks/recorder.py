@@ -25,6 +25,7 @@ from pathlib import Path
 from finterm.errors import InputError
 from finterm.records import Scored
 from finterm.store import recording_files as files
+from finterm.store.durable import parquet_target
 
 try:
     import fcntl
@@ -76,13 +77,8 @@ class Recorder:
                  max_interval_s: float = MAX_INTERVAL_S):
         import polars as pl
 
-        self.path = Path(path).expanduser()
-        if self.path.suffix.lower() not in (".parquet", ".pq"):
-            raise InputError(f"{self.path}: --record writes parquet; give a name ending in .parquet")
-        if self.path.is_dir():
-            raise InputError(f"{self.path}: is a folder; --record needs a file name")
+        self.path = parquet_target(path, "a recording")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._lock_file = files.lock_path(self.path).open("a")
         except OSError as exc:
             raise InputError(f"cannot record to {self.path}: {exc.strerror or exc}") from None

@@ -27,3 +27,20 @@ def fsync_file(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def parquet_target(path: str | Path, what: str) -> Path:
+    """The path of a parquet file finterm will keep writing (`what` names it in errors), its
+    folder created; an InputError when it cannot be one."""
+    from finterm.errors import InputError
+
+    p = Path(path).expanduser()
+    if p.suffix.lower() not in (".parquet", ".pq"):
+        raise InputError(f"{p}: {what} is parquet; give a name ending in .parquet")
+    if p.is_dir():
+        raise InputError(f"{p}: is a folder; {what} needs a file name")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{p.parent}: cannot create the folder for {what} ({exc.strerror or exc})") from None
+    return p

@@ -31,7 +31,7 @@ from typing import Iterable, Iterator
 from finterm.errors import InputError
 from finterm.records import Scored
 
-from .durable import fsync_dir
+from .durable import fsync_dir, parquet_target
 
 TASKS = ("sentiment", "topic")
 ENV = "FINTERM_LABELS"
@@ -251,15 +251,7 @@ class LabelStore:
     """The corrections in one labels file; `put` is durable when it returns."""
 
     def __init__(self, path: str | Path | None = None) -> None:
-        self.path = Path(path).expanduser() if path else default_labels_path()
-        if self.path.suffix.lower() not in (".parquet", ".pq"):
-            raise InputError(f"{self.path}: the labels file is parquet; give a name ending in .parquet")
-        if self.path.is_dir():
-            raise InputError(f"{self.path}: is a folder; the labels file needs a file name")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise InputError(f"{self.path.parent}: cannot create the labels folder ({exc.strerror})") from None
+        self.path = parquet_target(path or default_labels_path(), "the labels file")
         self._base: dict[tuple[str, str], Correction] = {}
         self._base_stamp: object = "never read"
         self._journal_rows = 0
