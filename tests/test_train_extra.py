@@ -182,7 +182,7 @@ def test_training_with_extra_on_a_few_rows(tmp_path):
     def fit(tr: Split, out: str) -> tuple[float, float]:
         summary = train_teacher(backbone, tmp_path / out, tr, valid, SENTIMENT_LABELS, 32, epochs=8, lr=3e-3,
                                 batch_size=8, freeze_embeddings=False)
-        from finterm.training.teacher import load_classifier
+        from finterm.training.backbone import load_classifier
 
         model = load_classifier(tmp_path / out, SENTIMENT_LABELS).eval()
         t = load_tokenizer(tmp_path / out, 32)

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .backbone import TOKENIZER_FILES, freeze_word_embeddings, load_classifier
 from .common import TrainError, accuracy, log, predict_logits, progress, require_torch
 from .data import Split, collate, encode, length_batches, load_tokenizer, pad_id, sha256_file
 from .recipe import load_manager, root_variables
-from .teacher import TOKENIZER_FILES, freeze_word_embeddings, load_classifier, teacher_logits_for
+from .teacher import teacher_logits_for
 
 
 def distill_loss(student_logits, teacher_logits, labels, alpha: float, temperature: float):

@@ -15,34 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .backbone import TOKENIZER_FILES, freeze_word_embeddings, load_classifier
 from .common import TrainError, accuracy, log, predict_logits, progress, require_torch
 from .data import Split, collate, encode, length_batches, load_tokenizer, pad_id
-
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
-
-
-def load_classifier(folder: Path, labels: list[str]):
-    """AutoModelForSequenceClassification with our label maps (a new head if sizes differ)."""
-    from transformers import AutoModelForSequenceClassification
-
-    try:
-        return AutoModelForSequenceClassification.from_pretrained(
-            str(folder),
-            num_labels=len(labels),
-            id2label=dict(enumerate(labels)),
-            label2id={name: i for i, name in enumerate(labels)},
-            ignore_mismatched_sizes=True,
-        )
-    except OSError as exc:
-        raise TrainError(f"cannot load a model from {folder}: {str(exc).splitlines()[0]}") from None
-
-
-def freeze_word_embeddings(model) -> int:
-    """Freeze the vocabulary table: on a CPU its dense gradient and AdamW update (a third
-    of MiniLM's weights) cost more than the little it moves in a short fine-tune."""
-    emb = model.get_input_embeddings()
-    emb.weight.requires_grad_(False)
-    return emb.weight.numel()
+from .transfer import clear_transfer_caches
 
 
 def linear_schedule(optimizer, total_steps: int, warmup: float):
@@ -112,10 +88,9 @@ def train_teacher(
     bar.close()
     train_secs = time.time() - t0
     out_dir.mkdir(parents=True, exist_ok=True)
-    from .transfer import TRANSFER_CACHE_PREFIX
-
-    for stale in ("train_logits.npy", "train_logits_done.npy", *(p.name for p in out_dir.glob(f"{TRANSFER_CACHE_PREFIX}*.npy"))):
+    for stale in ("train_logits.npy", "train_logits_done.npy"):
         (out_dir / stale).unlink(missing_ok=True)
+    clear_transfer_caches(out_dir)
     model.save_pretrained(str(out_dir))
     for name in TOKENIZER_FILES:
         if (backbone / name).is_file():

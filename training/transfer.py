@@ -18,6 +18,7 @@ import numpy as np
 
 from finterm.text import clean_text, model_text
 
+from .backbone import load_classifier
 from .common import log, predict_logits
 from .data import DataError, Split, read_table, sha256_file
 
@@ -83,9 +84,7 @@ def load_transfer(paths: list[Path], train: Split, valid: Split, text_col: str =
 
 def transfer_logits_for(teacher_dir: Path, transfer: Transfer, seqs: list[list[int]], pad: int, labels: list[str]) -> np.ndarray:
     """The teacher's logits on the transfer texts, computed once and cached beside the teacher,
-    keyed by the texts (train_teacher removes these caches with the others when it retrains)."""
-    from .teacher import load_classifier
-
+    keyed by the texts (train_teacher clears them with clear_transfer_caches when it retrains)."""
     cache = teacher_dir / f"{TRANSFER_CACHE_PREFIX}{transfer.digest[:16]}.npy"
     if cache.is_file():
         return np.load(cache)
@@ -94,6 +93,12 @@ def transfer_logits_for(teacher_dir: Path, transfer: Transfer, seqs: list[list[i
     logits = predict_logits(model, seqs, pad, desc="teacher transfer")
     np.save(cache, logits)
     return logits
+
+
+def clear_transfer_caches(teacher_dir: Path) -> None:
+    """Drop the cached transfer logits of a teacher that is being trained anew."""
+    for p in teacher_dir.glob(f"{TRANSFER_CACHE_PREFIX}*.npy"):
+        p.unlink(missing_ok=True)
 
 
 def describe(transfer: Transfer, logits: np.ndarray, labels: list[str]) -> dict:
