@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import CACHE, TASKS, log, teacher_checkpoint, valid_texts  # noqa: E402
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+from finterm.training.backbone import TOKENIZER_FILES  # noqa: E402
 
 
 def _weights(ckpt: Path) -> Path:
@@ -41,23 +41,17 @@ def export(task: str, ckpt: Path | None = None, out: Path | None = None, force: 
     import torch
     from transformers import AutoModelForSequenceClassification
 
+    from finterm.training.export import logits_only
+
     log(f"exporting the dense teacher {ckpt} to {out}")
     model = AutoModelForSequenceClassification.from_pretrained(str(ckpt), attn_implementation="eager").eval()
-
-    class LogitsOnly(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, input_ids, attention_mask):
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask, return_dict=False)[0]
 
     out.mkdir(parents=True, exist_ok=True)
     ids = torch.randint(1000, 2000, (2, 24), dtype=torch.long, generator=torch.Generator().manual_seed(0))
     mask = torch.ones_like(ids)
     mask[1, 20:] = 0
     torch.onnx.export(
-        LogitsOnly(model).eval(), (ids, mask), str(out / "model.onnx"), input_names=["input_ids", "attention_mask"],
+        logits_only(model), (ids, mask), str(out / "model.onnx"), input_names=["input_ids", "attention_mask"],
         output_names=["logits"], opset_version=14, dynamo=False,
         dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
                       "logits": {0: "batch"}},

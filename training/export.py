@@ -21,11 +21,12 @@ from .data import load_tokenizer
 INPUT_NAMES = ["input_ids", "attention_mask"]
 
 
-def _wrapper(model):
+def logits_only(model):
+    """A Hugging Face classifier as forward(input_ids, attention_mask) -> logits, in the ONNX
+    input order (what every finterm export and bench/teacher_onnx.py trace), in eval mode."""
     import torch
 
     class LogitsOnly(torch.nn.Module):
-        """forward(input_ids, attention_mask) -> logits, in the ONNX input order."""
 
         def __init__(self, inner):
             super().__init__()
@@ -43,7 +44,7 @@ def export_onnx(model, out_dir: Path, convert_qat: bool = True) -> Path:
     from sparseml.pytorch.utils import ModuleExporter
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    wrapped = _wrapper(model)
+    wrapped = logits_only(model)
     # A sample with batch 2 x 24 tokens; both dimensions are declared dynamic below.
     vocab = int(getattr(model.config, "vocab_size", 1000))
     ids = torch.randint(min(5, vocab - 1), vocab, (2, 24), dtype=torch.long, generator=torch.Generator().manual_seed(0))
@@ -63,6 +64,26 @@ def export_onnx(model, out_dir: Path, convert_qat: bool = True) -> Path:
     path = out_dir / "model.onnx"
     check_onnx_io(path)
     return path
+
+
+def runtime_gate(path: Path, runtime: dict[str, dict], reference: dict[str, float], tolerance: float,
+                 stage: Path, out: Path) -> None:
+    """The export gate: refuse to ship when the exported file, run by any runtime engine, scores
+    any metric more than `tolerance` points below the PyTorch model it came from (a broken export
+    such as the input-order trap in STACK.md scores near the majority baseline).
+
+    `runtime`: {engine: {metric: value, ...}} (values in 0..1; a "majority_baseline" entry is quoted
+    in the message); `reference`: {metric: PyTorch value}. The failed export stays in `stage` and
+    the folder at `out` is left untouched (TrainError, exit 1)."""
+    for metric, ref in reference.items():
+        for engine, got in runtime.items():
+            value = got[metric]
+            if value < ref - tolerance / 100:
+                base = got.get("majority_baseline")
+                raise TrainError(
+                    f"REFUSING TO SHIP: {path} scores {value:.2%} ({metric}) through {engine} vs {ref:.2%} in PyTorch "
+                    f"(more than {tolerance} point lost{'' if base is None else f'; majority baseline {base:.2%}'}). "
+                    f"The broken export is left in {stage} for inspection; {out} was not touched.")
 
 
 def check_onnx_io(path: Path) -> None:
