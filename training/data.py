@@ -86,15 +86,35 @@ def read_table(path: Path):
     raise DataError(f"{path}: unsupported file type {suffix!r} (use .csv, .parquet or .jsonl)")
 
 
+def read_columns(path: Path, columns: tuple[str, ...]) -> dict[str, list]:
+    """The named columns of a table, as lists. CSV is read with the standard library (the GPU
+    machine's Python has no polars); other formats go through `read_table`."""
+    if path.suffix.lower() == ".csv" and path.is_file():
+        import csv
+
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            header = next(reader, [])
+            rows = list(reader)
+        have = header
+        pick = {c: header.index(c) for c in columns if c in header}
+        data = {c: [r[i] if i < len(r) else None for r in rows] for c, i in pick.items()}
+    else:
+        df = read_table(path)
+        have = df.columns
+        data = {c: df[c].to_list() for c in columns if c in df.columns}
+    for col in columns:
+        if col not in data:
+            raise DataError(f"{path} has no column {col!r} (columns: {', '.join(have)}); see --text-col/--label-col")
+    return data
+
+
 def load_split(path: Path, labels: list[str], text_col: str = "text", label_col: str = "label") -> Split:
     """Read one split; labels may be integer ids or label names (case-insensitive)."""
-    df = read_table(path)
-    for col in (text_col, label_col):
-        if col not in df.columns:
-            raise DataError(f"{path} has no column {col!r} (columns: {', '.join(df.columns)}); see --text-col/--label-col")
+    cols = read_columns(path, (text_col, label_col))
     by_name = {name.lower(): i for i, name in enumerate(labels)}
     ids = []
-    for raw in df[label_col].to_list():
+    for raw in cols[label_col]:
         s = str(raw).strip()
         if s.lstrip("-").isdigit():
             i = int(s)
@@ -105,7 +125,7 @@ def load_split(path: Path, labels: list[str], text_col: str = "text", label_col:
         if not 0 <= i < len(labels):
             raise DataError(f"{path}: label id {i} outside 0..{len(labels) - 1}")
         ids.append(i)
-    texts = [model_text(clean_text(str(t or ""))) for t in df[text_col].to_list()]
+    texts = [model_text(clean_text(str(t or ""))) for t in cols[text_col]]
     return Split(path=path, sha256=sha256_file(path), texts=texts, labels=np.asarray(ids, dtype=np.int64))
 
 
