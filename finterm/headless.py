@@ -41,18 +41,49 @@ def summary_line(pipeline: Pipeline) -> str:
     return (f"finterm: {st.count:,} tweets in {st.elapsed_s:.1f} s ({st.rate:.1f} tweets/s) · "
             f"engine {engine} · batch latency p50 {ms(st.latency_p50)} "
             f"p99 {ms(st.latency_p99)} · arrival-to-scored p50 {ms(st.e2e_p50)} p99 {ms(st.e2e_p99)} · "
-            f"models {names}")
+            f"models {names}{source_summary(pipeline)}")
+
+
+def source_summary(pipeline: Pipeline) -> str:
+    """` · sources: bluesky live (1 reconnect); stocktwits stopped: ...` for live sources, else ""."""
+    if not getattr(pipeline.source, "live", False):
+        return ""
+    last = getattr(pipeline, "last_source_status", None) or pipeline.last_status
+    parts = (last.parts or (last,)) if last is not None else ()
+    said = "; ".join(part_line(p) for p in parts)
+    deleted = getattr(pipeline, "deleted", 0)
+    return (f" · sources: {said}" if said else "") + (f" · {deleted:,} deleted by their authors" if deleted else "")
+
+
+#: How a source's state reads in a line (the status bar says the same).
+STATE_WORDS = {"rate_limited": "rate-limited", "error": "stopped"}
+
+
+def part_line(st: SourceStatus) -> str:
+    """`bluesky live (2 reconnects)`, `stocktwits rate-limited until 12:00:03 UTC`, `x stopped: why`."""
+    words = [st.source] if st.source else []
+    words.append(STATE_WORDS.get(st.state, st.state))
+    line = " ".join(words)
+    if st.state == "rate_limited" and st.next_retry_at:
+        line += " until " + time.strftime("%H:%M:%S UTC", time.gmtime(st.next_retry_at))
+    elif st.state in ("error", "ended") and st.detail:
+        line += f": {st.detail}"
+    if st.attempt:
+        line += f" ({st.attempt:,} {'reconnect' if st.attempt == 1 else 'reconnects'})"
+    return line
 
 
 class StatusNotices:
     """Headless runs have no status bar: the source's trouble (reconnecting, the switch to
     polling, errors) goes to stderr as `finterm:` lines, once per change of state."""
 
-    SAY = ("reconnecting", "polling", "error")
+    SAY = ("reconnecting", "polling", "rate_limited", "error")
 
     def __init__(self, err: TextIO):
         self.err = err
         self.last: tuple[str, str] | None = None
+        #: Merged sources: the last (state, detail) said for each.
+        self.last_part: dict[str, tuple[str, str]] = {}
 
     def drain(self, events) -> None:
         while True:
@@ -62,20 +93,39 @@ class StatusNotices:
                 return
             if not isinstance(ev, SourceStatus):
                 continue
+            if ev.parts:  # merged sources: each one's own changes, named
+                for part in ev.parts:
+                    self._part(part)
+                continue
             key = (ev.state, ev.detail if ev.state != "reconnecting" else "")
             if key == self.last:
                 continue
             self.last = key
             if ev.state not in self.SAY:
                 continue
-            line = f"finterm: {ev.state}" + (f": {ev.detail}" if ev.detail else "")
+            line = f"finterm: {ev.state.replace('_', '-')}" + (f": {ev.detail}" if ev.detail else "")
             if ev.state == "reconnecting" and ev.next_retry_at:
                 line += f" (next try in {max(0.0, ev.next_retry_at - time.time()):.0f} s)"
-            try:
-                self.err.write(line + "\n")
-                self.err.flush()
-            except OSError:
-                pass
+            self._write(line)
+
+    def _part(self, st: SourceStatus) -> None:
+        key = (st.state, st.detail if st.state != "reconnecting" else "")
+        if self.last_part.get(st.source) == key:
+            return
+        self.last_part[st.source] = key
+        if st.state not in self.SAY:
+            return
+        line = f"finterm: {st.source}: {STATE_WORDS.get(st.state, st.state)}" + (f": {st.detail}" if st.detail else "")
+        if st.state == "reconnecting" and st.next_retry_at:
+            line += f" (next try in {max(0.0, st.next_retry_at - time.time()):.0f} s)"
+        self._write(line)
+
+    def _write(self, line: str) -> None:
+        try:
+            self.err.write(line + "\n")
+            self.err.flush()
+        except OSError:
+            pass
 
 
 def run_headless(pipeline: Pipeline, sink: JsonlSink, err: TextIO | None = None) -> int:

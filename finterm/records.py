@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from .text import clean_text, normalize_tickers, parse_cashtags
+from .text import CONTROL_RE, clean_text, normalize_tickers, parse_cashtags
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,10 @@ class Tweet:
     source: str = ""
     #: Monotonic time (time.monotonic()) when the tweet reached finterm; for latency figures.
     arrived: float = 0.0
+    #: A link to the original post (https only), or None when the source has none (demo).
+    url: str | None = None
+    #: The author's own tag where the source has one (StockTwits): "Bullish", "Bearish" or None.
+    crowd_sentiment: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +62,15 @@ class Scored:
             "sentiment_score": round(self.sentiment_score, 4),
             "topic": self.topic,
             "topic_score": round(self.topic_score, 4),
+            "source": t.source,
+            "url": t.url,
+            "crowd_sentiment": t.crowd_sentiment,
         }
 
 
 #: The states a source moves through; the UI shows them in its status bar.
-STATES = ("connecting", "live", "reconnecting", "polling", "ended", "error")
+#: `rate_limited`: the service said to wait (until `next_retry_at`); `error`: the source stopped.
+STATES = ("connecting", "live", "reconnecting", "polling", "rate_limited", "ended", "error")
 
 
 @dataclass(frozen=True)
@@ -71,15 +79,43 @@ class SourceStatus:
 
     state: str
     detail: str = ""
-    #: time.time() of the next reconnect attempt, when reconnecting.
+    #: time.time() of the next reconnect attempt, when reconnecting (or rate limited: until when).
     next_retry_at: float | None = None
     position: int | None = None
     total: int | None = None
     speed: float | None = None
+    #: The source this is about (its registry name); the pipeline fills it in when empty.
+    source: str = ""
+    #: Reconnects (or retries) so far this run.
+    attempt: int = 0
+    #: Several sources merged: each one's own last status (`source` set), in order.
+    parts: tuple["SourceStatus", ...] = ()
 
     def __post_init__(self) -> None:
         if self.state not in STATES:
             raise ValueError(f"unknown source state {self.state!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class PostDeleted:
+    """A source says a post it emitted earlier was deleted by its author (a Bluesky delete):
+    it goes through the pipeline in order after the post, and the feed drops it."""
+
+    source: str
+    id: str
+
+
+#: Crowd tags a source may carry (the author's own), as `Tweet.crowd_sentiment` spells them.
+CROWD_TAGS = ("Bullish", "Bearish")
+
+
+def crowd_tag(value: object) -> str | None:
+    """`bullish`/`Bullish` -> "Bullish"; anything else (None, "", junk) -> None."""
+    if isinstance(value, str):
+        v = value.strip().capitalize()
+        if v in CROWD_TAGS:
+            return v
+    return None
 
 
 class PipelineFailed(Exception):
@@ -117,8 +153,11 @@ def make_tweet(
     lang: str | None = None,
     source: str = "",
     arrived: float = 0.0,
+    url: str | None = None,
+    crowd_sentiment: object = None,
 ) -> Tweet:
-    """Build a normalized Tweet: clean text; tickers from entities when given, else parsed."""
+    """Build a normalized Tweet: clean text; tickers from entities when given, else parsed;
+    `url` kept only when it is a plain https link; `crowd_sentiment` as `crowd_tag` reads it."""
     clean = clean_text(text or "")
     ticks = normalize_tickers(tickers) if tickers else parse_cashtags(clean)
     return Tweet(
@@ -130,4 +169,15 @@ def make_tweet(
         lang=lang,
         source=source,
         arrived=arrived,
+        url=safe_url(url),
+        crowd_sentiment=crowd_tag(crowd_sentiment),
     )
+
+
+def safe_url(url: object) -> str | None:
+    """`url` when it is an https link without spaces or control characters, else None."""
+    if not isinstance(url, str) or not url.startswith("https://") or len(url) > 2048:
+        return None
+    if any(c.isspace() for c in url) or CONTROL_RE.search(url):
+        return None
+    return url

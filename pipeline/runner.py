@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
-from finterm.records import PipelineFailed, Scored, SourceStatus, Tweet
+from finterm.records import PipelineFailed, PostDeleted, Scored, SourceStatus, Tweet
 from finterm.stats import percentile
 
 from .batching import collect_batch
@@ -48,7 +48,7 @@ class Pipeline:
 
     def __init__(self, source, classifier, sinks: Sequence[Sink] = (), batch_size: int = 16,
                  max_wait_ms: float = 0.0, ui_batches: bool = True, queue_size: int | None = None,
-                 first_batch_size: int | None = None):
+                 first_batch_size: int | None = None, limit: int | None = None):
         self.source = source
         self.classifier = classifier
         self.sinks = list(sinks)
@@ -61,6 +61,8 @@ class Pipeline:
         self.ui_batches = ui_batches
         self.failed: str | None = None
         self.last_status: SourceStatus | None = None
+        #: The last status the source itself gave (last_status may be the pipeline's "--limit reached").
+        self.last_source_status: SourceStatus | None = None
         self._q: queue.Queue = queue.Queue(maxsize=queue_size or max(256, 4 * self.batch_size))
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -70,6 +72,13 @@ class Pipeline:
         self._t_last: float | None = None
         self._batch_ms: deque[float] = deque(maxlen=SAMPLES)
         self._e2e_ms: deque[float] = deque(maxlen=SAMPLES)
+        #: Stop after this many posts (--limit): counted here, where every source's posts pass
+        #: (merged ones from several threads), so the count is exact whatever the source.
+        self.limit = limit if limit and limit > 0 else None
+        self._accepted = 0
+        self._limited = False
+        #: Posts the sources said were deleted (passed on to the UI after the post itself).
+        self.deleted = 0
 
     # -- control --------------------------------------------------------------------------
     def start(self) -> None:
@@ -102,9 +111,18 @@ class Pipeline:
         return any(t.is_alive() for t in self._threads)
 
     # -- threads --------------------------------------------------------------------------
-    def _emit(self, tweet: Tweet) -> None:
-        if not tweet.arrived:
-            tweet = replace(tweet, arrived=time.monotonic())
+    def _emit(self, tweet: Tweet | PostDeleted) -> None:
+        if isinstance(tweet, Tweet):
+            if self.limit is not None:
+                with self._lock:
+                    if self._accepted >= self.limit:
+                        return  # past --limit: the source is being stopped
+                    self._accepted += 1
+                    reached = self._accepted >= self.limit
+                if reached:
+                    self._limit_reached()
+            if not tweet.arrived:
+                tweet = replace(tweet, arrived=time.monotonic())
         while True:  # block while scoring catches up, but never past the end of the run
             try:
                 self._q.put(tweet, timeout=0.1)
@@ -116,8 +134,26 @@ class Pipeline:
     def _scorer_alive(self) -> bool:
         return len(self._threads) > 1 and self._threads[1].is_alive()
 
-    def _status(self, st: SourceStatus) -> None:
+    def _limit_reached(self) -> None:
+        """--limit posts are in: the source stops, what is queued is still scored."""
+        log.info("limit of %d posts reached; stopping the source", self.limit)
+        self._stop.set()
+        last = self.last_status
+        st = SourceStatus("ended", f"--limit {self.limit:,} reached", source=self._source_name(),
+                          parts=last.parts if last is not None else ())
         self.last_status = st
+        self._limited = True
+        self.events.put(st)
+
+    def _source_name(self) -> str:
+        return str(getattr(self.source, "name", "") or "")
+
+    def _status(self, st: SourceStatus) -> None:
+        if not st.source:
+            st = replace(st, source=self._source_name())
+        if self._limited:
+            return  # after --limit: a source's last words (closing, ...) would read as news
+        self.last_status = self.last_source_status = st
         self.events.put(st)
 
     def _run_source(self) -> None:
@@ -145,7 +181,7 @@ class Pipeline:
                 done = bool(batch) and batch[-1] is None
                 tweets = [t for t in batch if t is not None]
                 if tweets:
-                    self._score(tweets)
+                    self._score_in_order(tweets)
                 if done:
                     break
         except _SinkFailed as exc:
@@ -166,6 +202,25 @@ class Pipeline:
             item = self._q.get()
             if item is None:
                 return
+
+    def _score_in_order(self, items: list) -> None:
+        """Score the posts of a batch; a delete goes on after the posts before it (never before
+        the post it names, so the UI always has the post to drop)."""
+        if not any(isinstance(x, PostDeleted) for x in items):
+            self._score(items)
+            return
+        run: list[Tweet] = []
+        for x in items:
+            if isinstance(x, PostDeleted):
+                if run:
+                    self._score(run)
+                    run = []
+                self.deleted += 1
+                self.events.put(x)
+            else:
+                run.append(x)
+        if run:
+            self._score(run)
 
     def _score(self, tweets: list[Tweet]) -> None:
         scored = self.classifier.score(tweets)
