@@ -41,7 +41,7 @@ MAX_INTERVAL_S = 60.0
 WRITE_SHARE = 0.1
 
 COLUMNS = ("created_at", "id", "user", "symbols", "text", "lang", "source",
-           "sentiment", "sentiment_score", "topic", "topic_score", "batch_latency_ms")
+           "sentiment", "sentiment_score", "topic", "topic_score", "batch_latency_ms", "url", "crowd_sentiment")
 
 
 def scored_row(s: Scored) -> dict:
@@ -53,6 +53,7 @@ def scored_row(s: Scored) -> dict:
         "sentiment": s.sentiment, "sentiment_score": float(s.sentiment_score),
         "topic": s.topic, "topic_score": float(s.topic_score),
         "batch_latency_ms": float(s.batch_latency_ms),
+        "url": t.url, "crowd_sentiment": t.crowd_sentiment,
     }
 
 
@@ -64,6 +65,9 @@ def _schema():
         "text": pl.String, "lang": pl.String, "source": pl.String, "sentiment": pl.String,
         "sentiment_score": pl.Float64, "topic": pl.String, "topic_score": pl.Float64,
         "batch_latency_ms": pl.Float64,
+        # Added with the live sources; recordings from before have no such columns, and a
+        # recording continued into such a file gets them (nulls for the old rows).
+        "url": pl.String, "crowd_sentiment": pl.String,
     }
 
 

@@ -23,7 +23,7 @@ from .base import Emit, StatusFn
 log = logging.getLogger("finterm.sources.replay")
 
 REQUIRED = ("created_at", "text")
-OPTIONAL = ("id", "user", "symbols", "lang")
+OPTIONAL = ("id", "user", "symbols", "lang", "url", "crowd_sentiment")
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 #: How often (seconds) a playing replay reports its position.
 STATUS_EVERY_S = 0.5
@@ -41,6 +41,9 @@ class Row:
     text: str
     symbols: object = None
     lang: str | None = None
+    #: A link to the original post and its author's own tag (recordings of live sources have them).
+    url: str | None = None
+    crowd_sentiment: str | None = None
 
 
 def read_rows(path: str | Path, warn=None) -> list[Row]:
@@ -201,7 +204,12 @@ def _row(r: dict, i: int, ts: datetime) -> Row:
         rid = str(int(rid))
     lang = r.get("lang")
     return Row(created_at=ts, id=str(rid), user=str(r.get("user") or ""), text=text,
-               symbols=r.get("symbols"), lang=str(lang) if lang else None)
+               symbols=r.get("symbols"), lang=str(lang) if lang else None,
+               url=_str_or_none(r.get("url")), crowd_sentiment=_str_or_none(r.get("crowd_sentiment")))
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 class ReplaySource:
@@ -259,7 +267,8 @@ class ReplaySource:
                     break
                 stop.wait(min(delay, TICK_S))
             emit(make_tweet(row.id, row.created_at, row.user, row.text, tickers=row.symbols,
-                            lang=row.lang, source="replay", arrived=time.monotonic()))
+                            lang=row.lang, source="replay", arrived=time.monotonic(),
+                            url=row.url, crowd_sentiment=row.crowd_sentiment))
             self.position = i + 1
             now = time.monotonic()
             if now - last_status >= STATUS_EVERY_S:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from urllib.parse import quote
 
 from finterm.records import Tweet, make_tweet
 
@@ -51,4 +52,8 @@ def tweet_from_payload(data: dict, users: dict[str, str], source: str, arrived: 
     author = users.get(str(author_id), str(author_id)) if author_id is not None else ""
     created = data.get("created_at") or datetime.now(timezone.utc)
     lang = data.get("lang") if isinstance(data.get("lang"), str) else None
-    return make_tweet(tweet_id, created, author, text, tickers=cashtags or None, lang=lang, source=source, arrived=arrived)
+    username = users.get(str(author_id)) if author_id is not None else None
+    url = f"https://x.com/{quote(username, safe='')}/status/{quote(str(tweet_id), safe='')}" if username else \
+        f"https://x.com/i/web/status/{quote(str(tweet_id), safe='')}"
+    return make_tweet(tweet_id, created, author, text, tickers=cashtags or None, lang=lang, source=source, arrived=arrived,
+                      url=url)

@@ -45,6 +45,7 @@ class XStreamSource:
     """
 
     name = "x"
+    live = True
 
     def __init__(self, config: object, env=None) -> None:
         self.settings = config if isinstance(config, XSettings) else XSettings.from_config(config, env)

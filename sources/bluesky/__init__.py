@@ -1,0 +1,1 @@
+"""Bluesky's public firehose through Jetstream (no account): cashtag posts, live."""

@@ -1,0 +1,1 @@
+"""StockTwits' public symbol streams (no key): the watchlist's messages, with their authors' own tags."""
