@@ -21,12 +21,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="finterm",
         description="Finance tweets scored for sentiment and topic on the CPU, in the terminal.",
-        epilog="Without --demo or --replay, finterm follows the live X stream (needs X_BEARER_TOKEN). "
+        epilog="Without --demo, --replay or --source, finterm goes live on Bluesky and StockTwits (no account needed), "
+               "or on X when X_BEARER_TOKEN is set (or on `sources.use` from the config). "
                "`finterm label FILE` reviews and corrects the models' labels (see `finterm label --help`).",
     )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--demo", action="store_true", help="built-in market simulator (no network)")
     src.add_argument("--replay", metavar="FILE", help="replay a parquet, CSV or JSONL file (created_at, text; id, user, symbols optional)")
+    p.add_argument("--source", metavar="NAME[,NAME]", help="live sources, merged into one feed: bluesky (no account), "
+                   "stocktwits (no key), x (needs X_BEARER_TOKEN); or demo")
     p.add_argument("--speed", default="1", metavar="X|max", help="replay/demo pace: recorded pace times X, or max (default 1)")
     p.add_argument("--headless", action="store_true", help="no UI: one JSON object per scored tweet on stdout")
     p.add_argument("--record", metavar="OUT.parquet", help="append everything scored to a parquet file (crash-safe)")
@@ -38,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="PATH", help="config file (else $FINTERM_CONFIG, ~/.config/finterm/config.yaml, ./config.yaml)")
     p.add_argument("--seed", type=int, help="demo: random seed (same seed, same tweets)")
     p.add_argument("--rate", type=_positive_float, metavar="N", help="demo: mean tweets per second outside news bursts")
-    p.add_argument("--limit", type=_positive_int, metavar="N", help="demo: stop after N tweets (default: endless)")
+    p.add_argument("--limit", type=_positive_int, metavar="N", help="stop after N scored posts, any source (default: to the end)")
     p.add_argument("--version", action="version", version=f"finterm {_version()}")
     return p
 
@@ -109,6 +112,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise InputError(f"--speed: {exc}") from None
     name = source_name(args, speed)
+    live_default = name == _LIVE_DEFAULT
+    if live_default:  # no source named: the free live sources, or X with a token, or `sources.use`
+        from finterm.wiring import default_live_sources
+
+        name = ",".join(default_live_sources(config))
 
     def warn(msg: str) -> None:
         log.warning(msg)
@@ -116,6 +124,10 @@ def run(args: argparse.Namespace) -> int:
 
     options = SourceOptions(speed=speed, limit=args.limit, replay_path=Path(args.replay) if args.replay else None, warn=warn)
     run_ = build_run(name, options, config, headless=args.headless)
+    if live_default:  # said once the sources are built (a missing token or watchlist is said first)
+        names = name.split(",")
+        _say(f"live on {_and(names)}" + ("" if "x" in names else " (no account needed; no X token set)")
+             + "; --demo plays a simulated market, --source picks sources")
     if args.headless:
         from finterm.headless import run_headless
 
@@ -133,19 +145,43 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+#: What source_name returns when no source was named: the caller picks the live default.
+_LIVE_DEFAULT = "(live default)"
+
+
 def source_name(args: argparse.Namespace, speed: float | None) -> str:
-    """The source the flags ask for; flags that do not go with it are refused here."""
+    """The source the flags ask for (several live ones joined by commas); flags that do not go
+    with it are refused here."""
+    if getattr(args, "source", None):
+        from finterm.sources.registry import parse_names
+
+        if args.demo or args.replay:
+            raise InputError("--source goes alone: not with --demo or --replay")
+        names = parse_names(args.source)
+        if names == ["replay"]:
+            raise InputError("a replay needs its file: --replay FILE")
+        if names == ["demo"]:
+            return "demo"
+        if args.seed is not None or args.rate:
+            raise InputError("--seed and --rate go with --demo")
+        if speed != 1.0:
+            raise InputError("--speed goes with --replay or --demo; the live feed runs at the pace of the world")
+        return ",".join(names)
     if args.replay:
-        if args.limit or args.seed is not None or args.rate:
-            raise InputError("--seed, --rate and --limit go with --demo, not --replay")
+        if args.seed is not None or args.rate:
+            raise InputError("--seed and --rate go with --demo, not --replay")
         return "replay"
     if args.demo:
         return "demo"
-    if args.limit or args.seed is not None or args.rate:
-        raise InputError("--seed, --rate and --limit go with --demo")
+    if args.seed is not None or args.rate:
+        raise InputError("--seed and --rate go with --demo")
     if speed != 1.0:
         raise InputError("--speed goes with --replay or --demo; the live feed runs at the pace of the world")
-    return "x"
+    return _LIVE_DEFAULT
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _apply_overrides(config, args) -> None:

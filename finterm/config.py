@@ -62,6 +62,32 @@ class XConfig:
 
 
 @dataclass
+class BlueskyConfig:
+    #: Jetstream's WebSocket endpoint (a public relay; jetstream1/2, us-east/us-west);
+    #: $FINTERM_BLUESKY_URL wins. `wantedCollections=app.bsky.feed.post` is added when missing.
+    url: str = "wss://jetstream2.us-east.bsky.network/subscribe"
+
+
+@dataclass
+class StocktwitsConfig:
+    #: $FINTERM_STOCKTWITS_API_BASE wins.
+    api_base: str = "https://api.stocktwits.com/api/2"
+    #: Requests spread over an hour; StockTwits allows about 200 an hour per address.
+    requests_per_hour: int = 150
+    #: Symbols polled besides the watchlist; a string "AAPL TSLA" is read as a list.
+    symbols: list[str] = field(default_factory=list, metadata={SPLIT_WORDS: True})
+
+
+@dataclass
+class SourcesConfig:
+    #: The live sources `finterm` uses without --source (e.g. [bluesky, stocktwits]); empty:
+    #: X when a token is set, else Bluesky and StockTwits (they need no account).
+    use: list[str] = field(default_factory=list, metadata={SPLIT_WORDS: True})
+    bluesky: BlueskyConfig = field(default_factory=BlueskyConfig)
+    stocktwits: StocktwitsConfig = field(default_factory=StocktwitsConfig)
+
+
+@dataclass
 class DemoConfig:
     seed: int | None = None
     #: Mean tweets per second outside news bursts.
@@ -78,6 +104,7 @@ class Config:
     watchlist: list[str] = field(default_factory=list, metadata={SPLIT_WORDS: True})
     x: XConfig = field(default_factory=XConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
+    sources: SourcesConfig = field(default_factory=SourcesConfig)
     record: str | None = None
     log_file: str | None = None
     labels_file: str | None = None
@@ -217,4 +244,23 @@ def _check_values(cfg: Config, origin: str) -> None:
         bad("x.poll_interval_s", "must be positive")
     if cfg.demo.rate <= 0:
         bad("demo.rate", "must be positive")
+    _check_sources(cfg.sources, bad)
     cfg.watchlist = list(normalize_tickers(cfg.watchlist))
+
+
+#: What `sources.use` may name: the live sources (demo and replay have their own flags).
+LIVE_SOURCES = ("x", "bluesky", "stocktwits")
+
+
+def _check_sources(s: SourcesConfig, bad) -> None:
+    s.use = [n.strip().lower() for n in s.use if n.strip()]
+    for name in s.use:
+        if name not in LIVE_SOURCES:
+            bad("sources.use", f"names live sources ({', '.join(LIVE_SOURCES)}), not {name!r}")
+    if not s.bluesky.url.strip().lower().startswith(("ws://", "wss://")):
+        bad("sources.bluesky.url", f"must be a ws:// or wss:// URL, not {s.bluesky.url!r:.60}")
+    if not s.stocktwits.api_base.strip().lower().startswith(("http://", "https://")):
+        bad("sources.stocktwits.api_base", f"must be an http(s) URL, not {s.stocktwits.api_base!r:.60}")
+    if s.stocktwits.requests_per_hour < 1:
+        bad("sources.stocktwits.requests_per_hour", "must be at least 1")
+    s.stocktwits.symbols = list(normalize_tickers(s.stocktwits.symbols))

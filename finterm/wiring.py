@@ -15,7 +15,7 @@ from typing import BinaryIO, Callable
 
 from finterm.config import Config
 from finterm.sources.base import Source, SourceOptions
-from finterm.sources.registry import build_source
+from finterm.sources.registry import build_sources
 
 log = logging.getLogger("finterm.wiring")
 
@@ -100,18 +100,31 @@ def build_sinks(config: Config) -> list:
     return sinks
 
 
+def default_live_sources(config: Config, env=None) -> list[str]:
+    """The live sources `finterm` uses without --source: `sources.use` when set, else X when a
+    token is set, else Bluesky and StockTwits (no account needed)."""
+    env = os.environ if env is None else env
+    if config.sources.use:
+        return list(config.sources.use)
+    if env.get("X_BEARER_TOKEN") or config.x.bearer_token:
+        return ["x"]
+    return ["bluesky", "stocktwits"]
+
+
 def build_run(source_name: str, options: SourceOptions, config: Config, *, headless: bool = False,
               out: BinaryIO | None = None) -> Run:
-    """Source, classifier, sinks and pipeline for one run; `out` is stdout's buffer when headless."""
+    """Source, classifier, sinks and pipeline for one run; `out` is stdout's buffer when headless.
+
+    `source_name` may name several live sources (`bluesky,stocktwits`): they are merged."""
     from finterm.pipeline.runner import Pipeline
 
-    source = build_source(source_name, options, config)
+    source = build_sources(source_name, options, config)
     batch_scoring = is_batch_scoring(source_name, options, headless)
     classifier = build_classifier(config, batch_scoring=batch_scoring)
     sinks = build_sinks(config)
     size = config.batching.batch_size
     if not headless:
-        return Run(Pipeline(source, classifier, sinks, size, config.batching.max_wait_ms))
+        return Run(Pipeline(source, classifier, sinks, size, config.batching.max_wait_ms, limit=options.limit))
 
     from finterm.sinks.jsonl import JsonlSink
 
@@ -121,6 +134,6 @@ def build_run(source_name: str, options: SourceOptions, config: Config, *, headl
     # of nearly equal length (less padding); the first chunk is one batch, for a quick first line.
     chunk = max(BATCH_SCORING_CHUNK, size) if batch_scoring else size
     pipeline = Pipeline(source, classifier, [jsonl, *sinks], chunk, config.batching.max_wait_ms,
-                        ui_batches=False, first_batch_size=size)
+                        ui_batches=False, first_batch_size=size, limit=options.limit)
     box.append(pipeline)
     return Run(pipeline, jsonl)

@@ -15,7 +15,8 @@ from tests.conftest import STOCKNET_CSV, STOCKNET_JSONL, popen_finterm
 NO_DS = deepsparse_unavailable_reason()
 
 pytestmark = pytest.mark.slow
-KEYS = ["id", "created_at", "author", "text", "tickers", "sentiment", "sentiment_score", "topic", "topic_score"]
+KEYS = ["id", "created_at", "author", "text", "tickers", "sentiment", "sentiment_score", "topic", "topic_score",
+        "source", "url", "crowd_sentiment"]
 
 
 def lines(stdout: bytes) -> list[dict]:
@@ -165,7 +166,7 @@ def test_no_model_installed_says_how_to_get_one(finterm, tmp_path):
 
 
 def test_no_credentials_says_how_to_get_going(finterm, model_args):
-    r = finterm("--headless", *model_args)
+    r = finterm("--source", "x", "--headless", *model_args)
     err = clean(r)
     assert r.returncode == 2 and err.count("\n") == 1
     assert "no X credentials" in err and "finterm --demo" in err and "finterm --replay FILE" in err
@@ -176,7 +177,12 @@ def test_no_credentials_says_how_to_get_going(finterm, model_args):
     (["--demo", "--batch-size", "0"], "--batch-size"),
     (["--replay", "x.csv", "--demo"], "not allowed"),
     (["--record", "out.csv", "--demo", "--limit", "1"], ".parquet"),
-    (["--replay", "x.csv", "--limit", "5"], "go with --demo, not --replay"),
+    (["--replay", "x.csv", "--seed", "5"], "go with --demo, not --replay"),
+    (["--source", "bluesky", "--demo"], "--source goes alone"),
+    (["--source", "bluesky,demo"], "only live sources merge"),
+    (["--source", "mastodon"], "unknown source 'mastodon'"),
+    (["--source", "replay"], "--replay FILE"),
+    (["--source", "stocktwits", "--speed", "2"], "--speed goes with --replay or --demo"),
     (["--speed", "10"], "--speed goes with --replay or --demo"),
 ])
 def test_bad_flags_exit_2(finterm, model_args, args, words):
