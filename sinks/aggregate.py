@@ -56,20 +56,40 @@ class TickerStats:
         return net_score(self.bullish, self.bearish, self.total)
 
 
-class _Counts:
-    """Sentiment counts overall, per ticker, and topic counts overall and per ticker."""
+@dataclass(frozen=True, slots=True)
+class CrowdStats:
+    """Posts that carry their author's own tag (StockTwits' Bullish/Bearish), and how many of
+    them the model read the same way."""
 
-    __slots__ = ("overall", "tickers", "topics", "ticker_topics")
+    agree: int = 0
+    total: int = 0
+
+    @property
+    def share(self) -> float | None:
+        """agree / total, None without tagged posts."""
+        return self.agree / self.total if self.total else None
+
+
+class _Counts:
+    """Sentiment counts overall, per ticker, and topic counts overall and per ticker; crowd
+    agreement (agree, tagged) overall and per ticker."""
+
+    __slots__ = ("overall", "tickers", "topics", "ticker_topics", "crowd", "ticker_crowd")
 
     def __init__(self) -> None:
         self.overall = [0, 0, 0]
         self.tickers: dict[str, list[int]] = {}
         self.topics: dict[str, int] = {}
         self.ticker_topics: dict[str, dict[str, int]] = {}
+        self.crowd = [0, 0]
+        self.ticker_crowd: dict[str, list[int]] = {}
 
-    def add_one(self, s: int, topic: str, tickers: Iterable[str]) -> None:
+    def add_one(self, s: int, topic: str, tickers: Iterable[str], agrees: bool | None = None) -> None:
         self.overall[s] += 1
         self.topics[topic] = self.topics.get(topic, 0) + 1
+        if agrees is not None:
+            self.crowd[0] += agrees
+            self.crowd[1] += 1
         for t in tickers:
             c = self.tickers.get(t)
             if c is None:
@@ -78,11 +98,27 @@ class _Counts:
             c[s] += 1
             tt = self.ticker_topics[t]
             tt[topic] = tt.get(topic, 0) + 1
+            if agrees is not None:
+                cc = self.ticker_crowd.get(t)
+                if cc is None:
+                    cc = self.ticker_crowd[t] = [0, 0]
+                cc[0] += agrees
+                cc[1] += 1
 
     def merge(self, other: "_Counts", sign: int) -> None:
         """Add (sign=1) or subtract (sign=-1) another set of counts; zero entries are dropped."""
         for i in range(3):
             self.overall[i] += sign * other.overall[i]
+        self.crowd[0] += sign * other.crowd[0]
+        self.crowd[1] += sign * other.crowd[1]
+        for t, oc in other.ticker_crowd.items():
+            cc = self.ticker_crowd.get(t)
+            if cc is None:
+                cc = self.ticker_crowd[t] = [0, 0]
+            cc[0] += sign * oc[0]
+            cc[1] += sign * oc[1]
+            if not cc[1]:
+                del self.ticker_crowd[t]
         for topic, n in other.topics.items():
             v = self.topics.get(topic, 0) + sign * n
             if v:
@@ -142,8 +178,10 @@ class Aggregator:
         s = sentiment_index(scored.sentiment)
         tickers = tw.tickers
         topic = scored.topic
+        crowd = tw.crowd_sentiment
+        agrees = None if not crowd else sentiment_index(crowd) == s
         self.seen += 1
-        self._session.add_one(s, topic, tickers)
+        self._session.add_one(s, topic, tickers, agrees)
         if m > self._now_min - self._retain:
             b = self._buckets.get(m)
             if b is None:
@@ -152,9 +190,9 @@ class Aggregator:
                     self._mins.append(m)
                 else:
                     insort(self._mins, m)
-            b.add_one(s, topic, tickers)
+            b.add_one(s, topic, tickers, agrees)
         if self._window is not None and m >= self._win_start:
-            self._win.add_one(s, topic, tickers)
+            self._win.add_one(s, topic, tickers, agrees)
 
     def add_batch(self, batch: Iterable[Scored]) -> None:
         for sc in batch:
@@ -235,6 +273,12 @@ class Aggregator:
         out = [TickerStats(t, c[BULL], c[BEAR], c[NEU]) for t, c in self._current.tickers.items()]
         out.sort(key=lambda s: (-s.total, s.ticker))
         return out
+
+    def crowd(self, ticker: str | None = None) -> CrowdStats:
+        """How often the model agrees with the authors' own tags in the window, overall or for a ticker."""
+        cur = self._current
+        c = cur.crowd if ticker is None else cur.ticker_crowd.get(ticker)
+        return CrowdStats(c[0], c[1]) if c else CrowdStats()
 
     def ticker_names(self) -> list[str]:
         return sorted(self._current.tickers)

@@ -25,7 +25,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from finterm.config import Config
-from finterm.records import PipelineFailed, Scored, SourceStatus
+from finterm.records import PipelineFailed, PostDeleted, Scored, SourceStatus
 from finterm.sinks.aggregate import Aggregator
 from finterm.stats import percentile
 from finterm.store.labels import LabelStore, correction_for, default_labels_path
@@ -118,6 +118,7 @@ class FintermApp(App):
         self._arrivals: deque[tuple[float, int]] = deque()  # (monotonic time, tweets) of recent drains
         self._panels_dirty = True
         self._source_status: Any = None
+        self._part_states: dict[str, str] = {}
         self._error = ""
         self._ended_notified = False
         self._highlighted_ticker: str | None = None
@@ -176,6 +177,7 @@ class FintermApp(App):
         if events is None:
             return 0
         batch: list[Scored] = []
+        deleted: list[str] = []
         deadline = time.monotonic() + budget_s
         status_changed = False
         for _ in range(max_items):
@@ -194,6 +196,8 @@ class FintermApp(App):
                 case PipelineFailed():
                     self._fail(ev.message)
                     status_changed = True
+                case PostDeleted():  # always after the post itself (the pipeline keeps the order)
+                    deleted.append(ev.id)
                 case _:
                     log.warning("unknown pipeline event %r", type(ev).__name__)
             if len(batch) >= 4096 or time.monotonic() > deadline:
@@ -204,9 +208,22 @@ class FintermApp(App):
             while self._arrivals and self._arrivals[0][0] < now - 10.0:
                 self._arrivals.popleft()
             self._apply(batch)
+        if deleted:
+            self._remove(deleted)
         if status_changed:
             self._refresh_status()
         return len(batch)
+
+    def _remove(self, ids: list[str]) -> None:
+        """Posts deleted by their authors leave the feed (and the held ones); the counts keep them."""
+        gone = set(ids)
+        if self._held:
+            kept = [sc for sc in self._held if sc.tweet.id not in gone]
+            self._held_count -= len(self._held) - len(kept)
+            self._held = deque(kept, maxlen=self.feed_max)
+        with self.batch_update():
+            self.query_one(FeedView).remove(gone)
+            self._retitle_feed()
 
     def _apply(self, batch: list[Scored]) -> None:
         self.aggregator.add_batch(batch)
@@ -222,6 +239,11 @@ class FintermApp(App):
 
     def _on_source_status(self, st: Any) -> None:
         self._source_status = st
+        for part in _get(st, "parts", ()) or ():  # merged sources: one stopping is news, not the end
+            if part.state == "error" and self._part_states.get(part.source) != "error":
+                self.notify(f"{safe(part.source, 20)} stopped: {safe(part.detail, 160)}; the other sources go on",
+                            title="Source", severity="warning", markup=False, timeout=8)
+            self._part_states[part.source] = part.state
         state = _get(st, "state", "")
         detail = safe(_get(st, "detail", "") or "", 200)
         if state == "error":
@@ -249,7 +271,7 @@ class FintermApp(App):
 
     # -- refreshing -------------------------------------------------------------------------
     def _panel_tick(self) -> None:
-        if _get(self.source, "name", "") in ("live", "search", "x", "stream"):
+        if _get(self.source, "live", False) or _get(self.source, "name", "") in ("live", "search", "x", "stream"):
             # a quiet live stream: the window still moves on with the wall clock
             before = self.aggregator.total
             self.aggregator.advance_to(self.clock())
@@ -353,6 +375,7 @@ class FintermApp(App):
             clock=self.clock(),
             tweet_time=self.aggregator.now,
             error=self._error,
+            sources=tuple(_get(st, "parts", ()) or ()) if st is not None else (),
         )
 
     def _refresh_status(self) -> None:
@@ -553,6 +576,21 @@ class FintermApp(App):
         self.query_one(FeedView).mark_corrected(sc.tweet.id, store.labels_for(sc.tweet.id))
         self.notify(f"{task.capitalize()}: {label} (saved)", timeout=2, markup=False)
         return True
+
+    def action_open_link(self) -> None:
+        """Open the selected post's original (https only) in the browser."""
+        sc = self.query_one(FeedView).ensure_selected()
+        url = sc.tweet.url if sc is not None else None
+        if not url or not url.startswith("https://"):
+            self.notify("This post has no link to open.", severity="warning", timeout=3)
+            return
+        try:
+            self.open_url(url)
+        except Exception as exc:
+            log.exception("opening %s", url)
+            self.notify(f"Could not open the link: {safe(str(exc), 120)}", severity="error", markup=False)
+            return
+        self.notify(f"Opening {safe(url, 80)}", timeout=3, markup=False)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

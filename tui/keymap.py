@@ -56,6 +56,8 @@ KEYS: tuple[Key, ...] = (
     Key("↑ / ↓ / click", "Select a tweet in the feed"),
     Key("l", "Correct the selected tweet's sentiment or topic", "l", "label", "Label", "Correct the selected tweet's labels",
         "Correct labels", "Set the selected tweet's sentiment or topic"),
+    Key("u", "Open the selected post's original (its link shows under it)", "u", "open_link", "", "",
+        "Open the post's link", "The selected post on Bluesky, StockTwits or X"),
     Key("Tab / Shift+Tab", "Move between feed and ticker panel"),
     Key("ctrl+p", "Command palette"),
     Key("?", "This help", "question_mark", "help", "Help", "", "Help", "Every key", key_display="?"),
@@ -65,14 +67,15 @@ KEYS: tuple[Key, ...] = (
 #: Footer order: the filters, pause, speed, window, sort, then help and quit (which must fit
 #: at 100 columns), then the display toggles.
 FOOTER = ("pick_ticker", "pick_topic", "cycle_sentiment", "clear_filters", "toggle_pause", "speed(1)", "speed(-1)",
-          "cycle_window", "cycle_sort", "help", "quit", "label", "toggle_scores", "toggle_order", "cycle_theme")
+          "cycle_window", "cycle_sort", "help", "quit", "label", "toggle_scores", "toggle_order", "cycle_theme",
+          "open_link")
 
 
 def bindings() -> list[Binding]:
     """The app's BINDINGS, in footer order."""
     by_action = {k.action: k for k in KEYS if k.keys}
     assert set(by_action) == set(FOOTER), "tui/keymap.py: FOOTER and KEYS name different actions"
-    return [Binding(k.keys, k.action, k.footer, key_display=k.key_display, tooltip=k.tip)
+    return [Binding(k.keys, k.action, k.footer, key_display=k.key_display, tooltip=k.tip, show=bool(k.footer))
             for k in (by_action[a] for a in FOOTER)]
 
 

@@ -55,8 +55,17 @@ def click(action: str) -> Style:
     return Style.from_meta({"@click": action})
 
 
+#: The small mark a live source's posts carry on their feed line (replays and the demo have none).
+SOURCE_MARKS = {"bluesky": "bsky", "stocktwits": "stwt", "x": "x", "x-stream": "x", "x-search": "x"}
+
+
+def source_mark(source: str) -> str:
+    return SOURCE_MARKS.get(source, "")
+
+
 def tweet_header(sc: Scored, p: Palette, show_scores: bool) -> Text:
-    """One line: time, sentiment glyph and word, topic tag (clickable), author, scores on demand."""
+    """One line: time, source mark, sentiment glyph and word, topic tag (clickable), author,
+    the author's own tag (where the source has one), scores on demand."""
     tw = sc.tweet
     color = sentiment_color(p, sc.sentiment)
     sent = sc.sentiment if sc.sentiment in GLYPH else "Neutral"
@@ -64,6 +73,10 @@ def tweet_header(sc: Scored, p: Palette, show_scores: bool) -> Text:
     ts = tw.created_at.strftime("%H:%M:%S") if tw.created_at else "--:--:--"
     head.append(ts, style=p.muted)
     head.append(" ")
+    mark = source_mark(tw.source)
+    if mark:
+        head.append(mark, style=Style(color=p.muted, bold=True))
+        head.append(" ")
     head.append(f"{GLYPH[sent]} {SHORT[sent]}", style=Style(color=color, bold=True))
     if show_scores:
         head.append(f" {sc.sentiment_score:.0%}", style=color)
@@ -74,6 +87,10 @@ def tweet_header(sc: Scored, p: Palette, show_scores: bool) -> Text:
         head.append(f" {sc.topic_score:.0%}", style=p.muted)
     head.append("  ")
     head.append("@" + safe(tw.author, 24), style=Style(color=p.muted, italic=True))
+    crowd = tw.crowd_sentiment
+    if crowd in GLYPH:
+        head.append("  crowd ", style=p.muted)
+        head.append(f"{GLYPH[crowd]} {SHORT[crowd]}", style=sentiment_color(p, crowd))
     if show_scores and sc.batch_latency_ms:
         head.append(f"  {sc.batch_latency_ms:.0f} ms", style=p.muted)
     return head

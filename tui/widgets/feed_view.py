@@ -111,6 +111,19 @@ class FeedView(ScrollView, can_focus=True):
         if added:
             self._relayout(added)
 
+    def remove(self, ids: Iterable[str]) -> int:
+        """Drop the posts with these ids (deleted by their authors); returns how many were shown."""
+        gone = set(ids)
+        if not gone or not any(e.scored.tweet.id in gone for e in self._all):
+            return 0
+        before = len(self._view)
+        self._all = deque((e for e in self._all if e.scored.tweet.id not in gone), maxlen=self.max_items)
+        self._view = deque((e for e in self._view if e.scored.tweet.id not in gone), maxlen=self.max_items)
+        if self._selected is not None and self._selected.scored.tweet.id in gone:
+            self._selected = None
+        self._relayout(0)
+        return before - len(self._view)
+
     def set_filters(self, filters: Filters) -> None:
         self.filters = filters
         self._view = deque((e for e in self._all if filters.matches(e.scored)), maxlen=self.max_items)
@@ -222,7 +235,15 @@ class FeedView(ScrollView, can_focus=True):
         for k, part in enumerate(parts):
             part.rstrip()
             strips.append(Strip([pointer if k == 0 else bar, *part.render(console)]).adjust_cell_length(width))
-        strips.append(Strip.blank(width))
+        url = e.scored.tweet.url
+        if chosen and url:  # the selected post's link, on the line after it (u opens it)
+            link = Text("↗ ", style=p.muted, no_wrap=True, overflow="ellipsis", end="")
+            link.append(safe(url), style=Style(color=p.muted, underline=True))
+            link.append("  u opens", style=Style(color=p.muted, italic=True))
+            link.truncate(inner, overflow="ellipsis")
+            strips.append(Strip([bar, *link.render(console)]).adjust_cell_length(width))
+        else:
+            strips.append(Strip.blank(width))
         e.lines = strips
         return strips
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
 from rich.console import Group
 from rich.style import Style
@@ -20,6 +20,7 @@ STATE_LABEL = {
     "live": "live",
     "reconnecting": "reconnecting",
     "polling": "polling",
+    "rate_limited": "rate-limited",
     "ended": "ended",
     "error": "error",
 }
@@ -50,12 +51,43 @@ class StatusInfo:
     clock: datetime | None = None
     tweet_time: datetime | None = None
     error: str = ""
+    #: Several sources merged: each one's last SourceStatus (`source`, `state`, `detail`,
+    #: `next_retry_at`, `attempt`), shown one after the other instead of the single source.
+    sources: tuple = ()
 
 
 def speed_label(speed: float | None) -> str:
     if speed is None:
         return "max"
     return f"×{speed:g}"
+
+
+def part_label(st) -> str:
+    """`live`, `reconnecting #2`, `rate-limited until 12:00:03`, `stopped: why`."""
+    state = getattr(st, "state", "")
+    if state == "error":
+        return "stopped: " + safe(getattr(st, "detail", "") or "error", 48)
+    label = STATE_LABEL.get(state, safe(state, 16))
+    retry = getattr(st, "next_retry_at", None)
+    if state == "rate_limited" and isinstance(retry, (int, float)):
+        label += " until " + datetime.fromtimestamp(retry, timezone.utc).strftime("%H:%M:%S")
+    if state == "reconnecting" and getattr(st, "attempt", 0):
+        label += f" #{st.attempt}"
+    return label
+
+
+def parts_text(parts, p) -> Text:
+    """Line 1 for merged sources: each source's name and state."""
+    out = Text(no_wrap=True, overflow="ellipsis")
+    for st in parts:
+        state = getattr(st, "state", "")
+        color = {"live": p.bull, "polling": p.bull, "ended": p.neutral, "error": p.bear,
+                 "reconnecting": p.bear, "rate_limited": p.bear}.get(state, p.muted)
+        out.append(f" {safe(getattr(st, 'source', '') or 'source', 12).upper()} ", style=Style(bold=True, reverse=True))
+        out.append(" ● ", style=color)
+        out.append(part_label(st), style=Style(color=color, bold=True))
+        out.append("  ")
+    return out
 
 
 def _line(left: Text, right: Text, right_max: int) -> Table:
@@ -113,6 +145,8 @@ class StatusBar(Widget):
         src.append(safe(i.source, 60))
         if i.detail:
             src.append(f" ({safe(i.detail, 60)})", style=muted)
+        if i.sources:  # several sources merged: each one's own state instead
+            src = parts_text(i.sources, p)
 
         # line 1 right: rate, latency, clock
         right1 = Text(no_wrap=True, justify="right")

@@ -13,13 +13,20 @@ from textual.binding import Binding
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
-from finterm.sinks.aggregate import Aggregator, TickerStats
+from finterm.sinks.aggregate import Aggregator, CrowdStats, TickerStats
 
 from ..messages import TickerChosen, TickerHighlighted
 from ..palette import palette_for
 from ..render import gauge, net_text, safe, sparkline
 
 SORTS = ("activity", "net", "name")
+
+
+def crowd_text(c: CrowdStats, p) -> Text:
+    """`75% 12`: the model agreed with 75% of the 12 posts whose authors tagged them; `–` for none."""
+    if not c.total:
+        return Text("–", style=p.muted, justify="right")
+    return Text(f"{c.share:.0%} {c.total}", style=p.neutral, justify="right", no_wrap=True)
 SORT_LABEL = {"activity": "activity", "net": "net sentiment", "name": "name"}
 
 
@@ -38,6 +45,8 @@ class TickerPanel(DataTable):
         self._compact: bool | None = None
         self._agg: Aggregator | None = None
         self._window_minutes: int | None = 60
+        #: Whether the Crowd column is shown: only once posts with their authors' own tags came in.
+        self._crowd = False
 
     # -- columns --------------------------------------------------------------------------
     def _setup_columns(self) -> None:
@@ -56,6 +65,8 @@ class TickerPanel(DataTable):
             self.add_column(Text("●", justify="right"), key="neu", width=4)
         self.add_column(Text("Net", justify="right"), key="net", width=5)
         self.add_column("Trend", key="trend", width=self._spark_w)
+        if self._crowd and not compact:
+            self.add_column(Text("Crowd", justify="right"), key="crowd", width=8)
         if self._agg is not None:
             self.update_from(self._agg, self._window_minutes)
 
@@ -79,6 +90,12 @@ class TickerPanel(DataTable):
         self._agg = agg
         self._window_minutes = window_minutes
         if self._compact is None:
+            return
+        overall = agg.crowd()
+        if bool(overall.total) != self._crowd:  # the Crowd column comes (or goes) with tagged posts
+            self._crowd = bool(overall.total)
+            self._compact = None
+            self._setup_columns()  # draws the rows again
             return
         p = palette_for(self.app.theme)
         spark_minutes = min(window_minutes or 60, 60)
@@ -115,6 +132,8 @@ class TickerPanel(DataTable):
             nt.justify = "right"
             cells.append(nt)
             cells.append(sparkline(agg.series(s.ticker, spark_minutes), self._spark_w, p))
+            if self._crowd and not self._compact:
+                cells.append(crowd_text(agg.crowd(s.ticker), p))
             self.add_row(*cells, key=s.ticker)
         if cursor_key is not None:
             try:
@@ -125,6 +144,13 @@ class TickerPanel(DataTable):
         count = f"{len(stats)}" if len(rest) == len(others) else f"top {len(rest)} of {len(stats)}"
         title = f"Tickers · {count} · by {SORT_LABEL[self.sort]}"
         self.border_title = title
+        # How often the model reads a post as its author tagged it (StockTwits' Bullish/Bearish).
+        self.border_subtitle = (f"model agrees with the crowd {overall.share:.0%} of {overall.total:,}"
+                                if overall.total else "")
+
+    def crowd_cell(self, ticker: str) -> str:
+        """The Crowd cell's text for a ticker (tests read it)."""
+        return crowd_text(self._agg.crowd(ticker), palette_for(self.app.theme)).plain if self._agg else ""
 
     def current_ticker(self) -> str | None:
         if not self.row_count:
