@@ -68,8 +68,8 @@ class FintermRunner:
         self.clf.predict(texts, tasks=(task,))
 
     def compile_seconds(self, task: str) -> dict:
-        head = next(h for h in self.clf._heads if h.task == task)
-        return {f"{r}x{s}": round(v, 2) for (r, s), v in sorted(getattr(head.backend, "compile_seconds", {}).items())}
+        seconds = self.clf.backend_for(task).compile_seconds
+        return {f"{r}x{s}": round(v, 2) for (r, s), v in sorted(seconds.items())}
 
 
 class HfRunner:

@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out", type=Path, default=RESULTS / "shapes.json")
     a = ap.parse_args(argv)
-    from finterm.engine.backends import DeepSparseBackend
+    from finterm.engine.deepsparse import DeepSparseBackend
     from finterm.engine.model_folder import ModelFolder
     from finterm.engine.tokenization import BatchTokenizer
 

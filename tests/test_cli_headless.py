@@ -9,7 +9,7 @@ import time
 import polars as pl
 import pytest
 
-from finterm.engine.backends import deepsparse_unavailable_reason
+from finterm.engine.deepsparse_import import deepsparse_unavailable_reason
 from tests.conftest import STOCKNET_CSV, STOCKNET_JSONL, popen_finterm
 
 NO_DS = deepsparse_unavailable_reason()

@@ -8,9 +8,11 @@ import numpy as np
 import onnx
 import pytest
 
-from finterm.engine.backends import deepsparse_unavailable_reason, resolve_engine
-from finterm.engine.classifier import Classifier, row_buckets
+from finterm.engine.backend import resolve_engine
+from finterm.engine.classifier import Classifier
+from finterm.engine.deepsparse_import import deepsparse_unavailable_reason
 from finterm.engine.model_folder import ModelFolder
+from finterm.engine.shapes import row_buckets
 from finterm.engine.tokenization import BatchTokenizer, choose_length
 from finterm.errors import EngineError, ModelError
 from finterm.pipeline.batching import collect_batch
@@ -76,9 +78,9 @@ def test_deepsparse_compiles_one_engine_per_shape_and_reuses_it(folders):
     clf.score(tweets(["up", "up up", "up up up"]))  # distinct texts: repeats are scored once (cache)
     clf.score(tweets(["down", "down down"]))
     clf.score(tweets(["down " * 40]))
-    heads = {h.task: h.backend for h in clf._heads}
-    assert heads["sentiment"].compiled_shapes() == [(1, 64), (16, 32)]  # 2-3 rows padded to 16
-    assert sum("compiling" in l for l in lines) == 2 * len(heads["sentiment"].compiled_shapes())
+    shapes = clf.backend_for("sentiment").compiled_shapes()
+    assert shapes == [(1, 64), (16, 32)]  # 2-3 rows padded to 16
+    assert sum("compiling" in l for l in lines) == 2 * len(shapes)  # two model files: two compiles a shape
 
 
 def test_buckets_choose_the_smallest_that_fits():

@@ -12,8 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from finterm.engine.backends import deepsparse_unavailable_reason
 from finterm.engine.classifier import Classifier
+from finterm.engine.deepsparse_import import deepsparse_unavailable_reason
 from finterm.records import make_tweet
 from tests.modelkit import make_sentiment_folder, make_topic_folder
 
@@ -30,16 +30,22 @@ def folders(tmp_path):
 
 
 def record_shapes(clf):
+    """(tasks of the model file, shape) of every engine run, as `tasks` is one task per file here."""
     shapes = []
-    for head in clf._heads:
-        run = head.backend.run
 
-        def spy(enc, run=run, task=head.task):
-            shapes.append((task, enc.shape))
+    def spy(run, tasks):
+        def counted(enc):
+            shapes.append((tasks, enc.shape))
             return run(enc)
+        return counted
 
-        head.backend.run = spy
+    for model in clf.runs:
+        model.backend.run = spy(model.backend.run, "+".join(model.tasks))
     return shapes
+
+
+def backends(clf):
+    return {task: clf.backend_for(task) for task in ("sentiment", "topic")}
 
 
 def test_repeated_texts_are_scored_once_with_the_same_result(folders):
@@ -101,9 +107,9 @@ def test_deepsparse_warmup_compiles_in_background_and_onnxruntime_scores_meanwhi
     assert [s.sentiment for s in got] == [s.sentiment for s in ref]
     np.testing.assert_allclose([s.topic_score for s in got], [s.topic_score for s in ref], atol=1e-4)
     assert clf.wait_ready(timeout=300)
-    heads = {h.task: h.backend for h in clf._heads}
+    heads = backends(clf)
     # The compile worker runs below the scoring threads' priority, so it yields them the CPU.
-    worker = heads["sentiment"]._worker
+    worker = heads["sentiment"].queue.worker
     assert os.getpriority(os.PRIO_PROCESS, worker.native_id) >= max(10, os.getpriority(os.PRIO_PROCESS, 0))
     # warm-up shapes plus the shapes the tweets needed, all compiled now
     assert set(heads["sentiment"].compiled_shapes()) == {(1, 32), (16, 32), (16, 64)}
@@ -119,7 +125,7 @@ def test_deepsparse_warmup_compiles_in_background_and_onnxruntime_scores_meanwhi
     from finterm.headless import summary_line
     from finterm.pipeline.runner import PipelineStats
 
-    line = summary_line(SimpleNamespace(stats=PipelineStats(count=8, elapsed_s=1.0, rate=8.0), classifier=clf))
+    line = summary_line(SimpleNamespace(stats=PipelineStats(count=8, elapsed_s=1.0, rate=8.0), classifier=clf, source=None))
     assert f"engine deepsparse ({bridged} of {total} model batches on onnxruntime while DeepSparse compiled)" in line
 
 
@@ -127,7 +133,7 @@ def test_deepsparse_warmup_compiles_in_background_and_onnxruntime_scores_meanwhi
 def test_deepsparse_without_warmup_compiles_before_scoring(folders):
     clf = Classifier(*folders, engine="deepsparse", batch_size=4)
     clf.score(tweets(["up"]))
-    head = clf._heads[0].backend
+    head = clf.backend_for("sentiment")
     assert head.compiled_shapes() == [(1, 32)] and head.bridged_batches == 0 and not head.background
 
 
@@ -135,8 +141,8 @@ def test_deepsparse_without_warmup_compiles_before_scoring(folders):
 def test_lean_deepsparse_import_skips_torch_and_leaves_deepsparse_importable():
     code = (
         "import sys\n"
-        "from finterm.engine.backends import _import_deepsparse\n"
-        "m = _import_deepsparse()\n"
+        "from finterm.engine.deepsparse_import import import_deepsparse\n"
+        "m = import_deepsparse()\n"
         "assert m.__name__ == 'deepsparse.engine', m.__name__\n"
         "assert 'torch' not in sys.modules\n"
         "import deepsparse\n"
@@ -162,14 +168,14 @@ def test_parallel_heads_score_like_serial_heads(folders, engine):
 def spy_ort(backend):
     """Shapes ONNX Runtime ran for a DeepSparse backend's bridge."""
     shapes = []
-    ort = backend.ort()
-    run = ort.run
+    ort = backend.bridge.ort()
+    run = ort.run_uncounted
 
     def spy(enc):
         shapes.append(enc.shape)
         return run(enc)
 
-    ort.run = spy
+    ort.run_uncounted = spy
     return shapes
 
 
@@ -177,7 +183,7 @@ def spy_ort(backend):
 def test_live_bridge_scores_on_onnxruntime_until_no_compile_is_left_with_real_rows_only(folders):
     clf = Classifier(*folders, engine="deepsparse", batch_size=16, cache_size=0)
     clf.warmup(lengths=(32, 64))
-    heads = {h.task: h.backend for h in clf._heads}
+    heads = backends(clf)
     ort_shapes = spy_ort(heads["sentiment"])
     texts = ["$AAPL soars up buy", "oil crude falls down sell sell sell"]
     ref = Classifier(*folders, engine="onnxruntime", cache_size=0).score(tweets(texts))
@@ -200,7 +206,7 @@ def test_live_bridge_scores_on_onnxruntime_until_no_compile_is_left_with_real_ro
 def test_batch_scoring_bridges_only_until_the_first_engine_then_waits_for_shapes(folders):
     clf = Classifier(*folders, engine="deepsparse", batch_size=4, cache_size=0, compile_jobs=2)
     clf.warmup(lengths=(32, 64), rows=(4,), bridge="first")
-    heads = {h.task: h.backend for h in clf._heads}
+    heads = backends(clf)
     clf.score(tweets(["up"]))  # nothing compiled yet (or just): ONNX Runtime may take it
     assert heads["sentiment"].bridged_batches <= 1
     deadline = time.monotonic() + 300
@@ -229,7 +235,7 @@ def test_warmup_can_give_each_model_its_own_lengths_and_compile_times_are_report
     seconds = clf.compile_seconds()
     assert sorted(seconds["sentiment"]) == [(4, 32)] and sorted(seconds["topic"]) == [(4, 32), (4, 64)]
     assert all(s > 0 for shapes in seconds.values() for s in shapes.values())
-    heads = {h.task: h.backend for h in clf._heads}
+    heads = backends(clf)
     got = clf.score(tweets(["up down " * 18]))  # ~38 tokens: topic has its 64 shape, sentiment does not
     assert heads["sentiment"].bridged_batches == 1 and heads["topic"].bridged_batches == 0
     assert (4, 64) not in heads["sentiment"].compiled_shapes()
@@ -261,4 +267,6 @@ def test_bridge_mode_is_checked(folders):
         pytest.skip(str(NO_DS))
     clf = Classifier(*folders, engine="deepsparse", batch_size=4)
     with pytest.raises(ValueError, match="bridge must be one of"):
-        clf._heads[0].backend.compile_in_background([], bridge="sometimes")
+        clf.backend_for("sentiment").compile_in_background([], bridge="sometimes")
+    with pytest.raises(ValueError, match="bridge must be one of"):
+        clf.warmup(bridge="sometimes")

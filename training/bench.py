@@ -19,7 +19,7 @@ SHAPES = ((1, 32), (1, 64), (16, 32), (16, 64))
 
 def bench_folder(folder: Path, engines: list[str] | None = None, repeats: int = 20, threads: int = 0) -> dict:
     """{engine: {"b1x64": {...ms}, ...}} with median/p90 batch latency and per-tweet cost."""
-    from finterm.engine.backends import BACKENDS
+    from finterm.engine.backend import make_backend
     from finterm.engine.model_folder import ModelFolder
     from finterm.engine.tokenization import BatchTokenizer
 
@@ -28,7 +28,7 @@ def bench_folder(folder: Path, engines: list[str] | None = None, repeats: int = 
     text = "$AAPL shares rise after the company beats estimates; analysts lift targets ahead of the Fed meeting"
     out: dict = {}
     for eng in engines or available_engines():
-        backend = BACKENDS[eng](model, threads=threads, progress=log)
+        backend = make_backend(eng, model, threads=threads, progress=log)
         res = {}
         for rows, seq in SHAPES:
             if seq > model.max_length:

@@ -19,20 +19,20 @@ EVAL_BATCH = 64
 
 
 def available_engines() -> list[str]:
-    from finterm.engine.backends import deepsparse_unavailable_reason
+    from finterm.engine.deepsparse_import import deepsparse_unavailable_reason
 
     return ["onnxruntime"] if deepsparse_unavailable_reason() else ["deepsparse", "onnxruntime"]
 
 
 def engine_logits(folder: Path, texts: list[str], engine: str, batch: int = EVAL_BATCH, threads: int = 0) -> tuple[np.ndarray, float]:
     """Logits for texts (already model_text-prepared) through `engine`; and seconds spent running."""
-    from finterm.engine.backends import BACKENDS
+    from finterm.engine.backend import make_backend
     from finterm.engine.model_folder import ModelFolder
     from finterm.engine.tokenization import BatchTokenizer
 
     model = ModelFolder.load(folder)
     tok = BatchTokenizer(model.tokenizer_path, model.max_length, BUCKETS)
-    backend = BACKENDS[engine](model, threads=threads, progress=log)
+    backend = make_backend(engine, model, threads=threads, progress=log)
     seqs = tok.tokenize(texts)
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
     out = np.zeros((len(seqs), len(model.labels)), dtype=np.float32)
@@ -45,7 +45,7 @@ def engine_logits(folder: Path, texts: list[str], engine: str, batch: int = EVAL
         if engine == "deepsparse":
             backend.engine_for(*enc.shape)  # compile outside the timed region
         t0 = time.perf_counter()
-        logits = np.asarray(backend.run(enc), dtype=np.float32)
+        logits = np.asarray(backend.run(enc)[model.output], dtype=np.float32)
         run_secs += time.perf_counter() - t0
         out[idx] = logits[: len(idx)]
     return out, run_secs
