@@ -34,8 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--headless", action="store_true", help="no UI: one JSON object per scored tweet on stdout")
     p.add_argument("--record", metavar="OUT.parquet", help="append everything scored to a parquet file (crash-safe)")
     p.add_argument("--engine", choices=("auto", "deepsparse", "onnxruntime"), help="inference engine (default: config, auto)")
-    p.add_argument("--sentiment-model", metavar="DIR", help="sentiment model folder (default: assets/models/sentiment)")
-    p.add_argument("--topic-model", metavar="DIR", help="topic model folder (default: assets/models/topic)")
+    p.add_argument("--sentiment-model", metavar="DIR", help="sentiment model folder (default: see --model, else assets/models/sentiment)")
+    p.add_argument("--topic-model", metavar="DIR", help="topic model folder (default: see --model, else assets/models/topic)")
+    p.add_argument("--model", metavar="DIR", help="one model folder with a head per task (default: assets/models/finterm "
+                   "when installed); --sentiment-model / --topic-model win for their task")
     p.add_argument("--batch-size", type=_positive_int, metavar="N", help="largest micro-batch (default 16)")
     p.add_argument("--max-wait-ms", type=_non_negative_float, metavar="MS", help="longest wait to fill a batch (default 0: score what is waiting)")
     p.add_argument("--config", metavar="PATH", help="config file (else $FINTERM_CONFIG, ~/.config/finterm/config.yaml, ./config.yaml)")
@@ -192,6 +194,8 @@ def _apply_overrides(config, args) -> None:
         config.models.sentiment = args.sentiment_model
     if args.topic_model:
         config.models.topic = args.topic_model
+    if args.model:
+        config.models.model = args.model
     if args.batch_size:
         config.batching.batch_size = args.batch_size
     if args.max_wait_ms is not None:

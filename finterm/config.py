@@ -26,9 +26,11 @@ SPLIT_WORDS = "split_words"
 
 @dataclass
 class ModelsConfig:
-    #: Model folders; None means the shipped ones in assets/models/<task>.
+    #: Model folders. A task's own folder wins for that task; else `model`, one folder with a
+    #: head per task; None everywhere: assets/models/finterm when installed, else assets/models/<task>.
     sentiment: str | None = None
     topic: str | None = None
+    model: str | None = None
 
 
 @dataclass

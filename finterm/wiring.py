@@ -57,7 +57,7 @@ def is_batch_scoring(source_name: str, options: SourceOptions, headless: bool) -
 
 
 def build_classifier(config: Config, batch_scoring: bool = False, progress: Callable[[str], None] | None = None):
-    """Both models on the chosen engine; ModelError/EngineError (exit 3) name what is missing.
+    """The models of both tasks on the chosen engine; ModelError/EngineError (exit 3) name what is missing.
 
     DeepSparse compiles one engine per shape (1-1.6 s each on one core here). Live, they
     compile one at a time in the background and ONNX Runtime scores meanwhile on the other
@@ -76,7 +76,7 @@ def build_classifier(config: Config, batch_scoring: bool = False, progress: Call
             if tty:
                 say(message)
 
-    clf = Classifier(config.models.sentiment, config.models.topic, engine=config.engine,
+    clf = Classifier(config.models.sentiment, config.models.topic, model_dir=config.models.model, engine=config.engine,
                      batch_size=config.batching.batch_size, on_progress=progress,
                      compile_jobs=(os.cpu_count() or 1) if batch_scoring else 1)
     if batch_scoring:  # full batches of the common lengths; ONNX Runtime starts, and takes the rare long tweets
