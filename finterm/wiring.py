@@ -56,7 +56,8 @@ def is_batch_scoring(source_name: str, options: SourceOptions, headless: bool) -
     return headless and source_name == "replay" and options.speed is None
 
 
-def build_classifier(config: Config, batch_scoring: bool = False, progress: Callable[[str], None] | None = None):
+def build_classifier(config: Config, batch_scoring: bool = False, progress: Callable[[str], None] | None = None,
+                     threads: int = 0):
     """The models of both tasks on the chosen engine; ModelError/EngineError (exit 3) name what is missing.
 
     DeepSparse compiles one engine per shape (1-1.6 s each on one core here). Live, they
@@ -65,6 +66,9 @@ def build_classifier(config: Config, batch_scoring: bool = False, progress: Call
     the order they are needed, and a batch waits for its shape: ONNX Runtime runs these int8
     files at a third to a half of DeepSparse's speed, so bridging cost more than it saved
     (BENCHMARKS.md).
+
+    `threads`: cores for the engines (0: all of the machine's). Several scorers on one machine
+    (`finterm score --ray` workers) each take their share, or they fight for every core.
     """
     from finterm.engine.classifier import Classifier
 
@@ -77,8 +81,8 @@ def build_classifier(config: Config, batch_scoring: bool = False, progress: Call
                 say(message)
 
     clf = Classifier(config.models.sentiment, config.models.topic, model_dir=config.models.model, engine=config.engine,
-                     batch_size=config.batching.batch_size, on_progress=progress,
-                     compile_jobs=(os.cpu_count() or 1) if batch_scoring else 1)
+                     batch_size=config.batching.batch_size, on_progress=progress, threads=threads,
+                     compile_jobs=(threads or os.cpu_count() or 1) if batch_scoring else 1)
     if batch_scoring:  # full batches of the common lengths; ONNX Runtime starts, and takes the rare long tweets
         clf.warmup(lengths=(32, 64), rows=(config.batching.batch_size,), bridge="first")
     else:  # full batches first (a lone tweet pads to one: a few ms), then single tweets
