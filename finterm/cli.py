@@ -23,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Finance tweets scored for sentiment and topic on the CPU, in the terminal.",
         epilog="Without --demo, --replay or --source, finterm goes live on Bluesky and StockTwits (no account needed), "
                "or on X when X_BEARER_TOKEN is set (or on `sources.use` from the config). "
-               "`finterm label FILE` reviews and corrects the models' labels (see `finterm label --help`).",
+               "`finterm label FILE` reviews and corrects the models' labels (see `finterm label --help`). "
+               "`finterm score INPUT... -o OUT` scores archives into parquet (see `finterm score --help`).",
     )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--demo", action="store_true", help="built-in market simulator (no network)")
@@ -79,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         from finterm.tui.label_cli import main as label_main
 
         return label_main(argv[1:])
+    if argv[:1] == ["score"]:  # `finterm score INPUT... -o OUT`: archive scoring has its own flags
+        from finterm.archive.cli import main as score_main
+
+        return score_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return run(args)
