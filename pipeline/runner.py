@@ -2,8 +2,11 @@
 
 Two threads and one bounded queue between them: the source blocks when scoring falls
 behind (no tweet is dropped, memory stays flat on a big replay), and a single scoring
-thread keeps the output in input order. Stopping ends the source; whatever it already
-emitted is still scored and handed to the sinks before `join` returns.
+thread keeps the output in input order. `backlog()` says how many posts wait and for how
+long. `stop()` is prompt: the source stops reading, the batch being scored is finished and
+handed to the sinks, no batch starts after it (posts still queued are not scored:
+`unscored` counts them), and the sinks are closed before `join` returns. The source ending
+on its own, or failing, is not a stop: what it emitted is scored first.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
+from finterm.errors import FintermError
 from finterm.records import PipelineFailed, PostDeleted, Scored, SourceStatus, Tweet
 from finterm.stats import percentile
 
@@ -41,6 +45,19 @@ class PipelineStats:
     #: From a tweet reaching finterm to its scores being handed on (queueing included).
     e2e_p50: float | None = None
     e2e_p99: float | None = None
+    #: The most posts seen waiting for scoring, and the longest any waited (seconds).
+    backlog_peak: int = 0
+    wait_peak_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Posts read but not scored yet, and how long the oldest of them has waited."""
+
+    waiting: int = 0
+    oldest_s: float | None = None
+    #: The queue is full: the source is held back until scoring catches up.
+    full: bool = False
 
 
 class Pipeline:
@@ -64,7 +81,14 @@ class Pipeline:
         #: The last status the source itself gave (last_status may be the pipeline's "--limit reached").
         self.last_source_status: SourceStatus | None = None
         self._q: queue.Queue = queue.Queue(maxsize=queue_size or max(256, 4 * self.batch_size))
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # the source should stop reading
+        self._halt = threading.Event()  # stop(): no batch starts after it
+        #: Posts read but left unscored because the run was stopped.
+        self.unscored = 0
+        #: The id of the last post handed to the sinks.
+        self.last_id: str | None = None
+        self._backlog_peak = 0
+        self._wait_peak_s = 0.0
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._count = 0
@@ -92,8 +116,25 @@ class Pipeline:
             t.start()
 
     def stop(self) -> None:
-        """Ask the source to end; tweets already emitted are still scored and delivered."""
+        """Stop now: the source stops reading and the batch being scored is finished and
+        delivered; no batch starts after this (queued posts are counted in `unscored`)."""
+        self._halt.set()
         self._stop.set()
+
+    @property
+    def halted(self) -> bool:
+        """True once `stop()` was called (a signal, the user quitting, a closed stdout)."""
+        return self._halt.is_set()
+
+    def backlog(self) -> Backlog:
+        """What waits for scoring now (cheap: call it from a timer)."""
+        q = self._q
+        with q.mutex:
+            items = list(q.queue)
+        waiting = [t for t in items if isinstance(t, Tweet)]
+        oldest = min((t.arrived for t in waiting if t.arrived), default=None)
+        return Backlog(len(waiting), None if oldest is None else max(0.0, time.monotonic() - oldest),
+                       full=q.maxsize > 0 and len(items) >= q.maxsize)
 
     @property
     def stopping(self) -> bool:
@@ -112,6 +153,8 @@ class Pipeline:
 
     # -- threads --------------------------------------------------------------------------
     def _emit(self, tweet: Tweet | PostDeleted) -> None:
+        if self._halt.is_set():
+            return  # stopped: nothing more is read
         if isinstance(tweet, Tweet):
             if self.limit is not None:
                 with self._lock:
@@ -128,7 +171,18 @@ class Pipeline:
                 self._q.put(tweet, timeout=0.1)
                 return
             except queue.Full:
-                if self._stop.is_set() and not self._scorer_alive():
+                if self._halt.is_set() or (self._stop.is_set() and not self._scorer_alive()):
+                    return
+
+    def _put_end(self) -> None:
+        """The end-of-stream marker, unless the run was stopped and the queue is full (the
+        scorer then takes no more anyway)."""
+        while True:
+            try:
+                self._q.put(None, timeout=0.1)
+                return
+            except queue.Full:
+                if self._halt.is_set() or not self._scorer_alive():
                     return
 
     def _scorer_alive(self) -> bool:
@@ -159,11 +213,14 @@ class Pipeline:
     def _run_source(self) -> None:
         try:
             self.source.run(self._emit, self._status, self._stop)
+        except FintermError as exc:  # one line the user can act on (a broken record names its line)
+            log.error("source %s stopped: %s", getattr(self.source, "name", "?"), exc.message)
+            self._fail(_one_line(exc))
         except Exception as exc:
             log.exception("source %s failed", getattr(self.source, "name", "?"))
             self._fail(f"source failed: {_one_line(exc)}")
         finally:
-            self._q.put(None)  # end of stream: the scorer finishes what is queued, then stops
+            self._put_end()  # end of stream: the scorer finishes what is queued, then stops
 
     def _fail(self, message: str) -> None:
         if self.failed is None:
@@ -176,11 +233,15 @@ class Pipeline:
         size = self.first_batch_size
         try:
             while True:
-                batch = collect_batch(self._q, size, self.max_wait_s)
+                batch = collect_batch(self._q, size, self.max_wait_s, stop=self._halt)
                 size = self.batch_size
                 done = bool(batch) and batch[-1] is None
                 tweets = [t for t in batch if t is not None]
+                if self._halt.is_set():  # stopped: no batch starts after it
+                    self.unscored = sum(isinstance(t, Tweet) for t in tweets) + self._discard_queued()
+                    break
                 if tweets:
+                    self._note_backlog(tweets)
                     self._score_in_order(tweets)
                 if done:
                     break
@@ -199,9 +260,33 @@ class Pipeline:
         """After a failure, keep taking from the queue so the source is never stuck on it
         (unless the failing batch already held the end of the stream: nothing more comes)."""
         while not end_seen:
-            item = self._q.get()
+            try:
+                item = self._q.get(timeout=0.1)
+            except queue.Empty:
+                if not self._threads[0].is_alive():
+                    return
+                continue
             if item is None:
                 return
+
+    def _discard_queued(self) -> int:
+        """After stop(): empty the queue (so the source never blocks on it); posts dropped."""
+        n = 0
+        while True:
+            try:
+                item = self._q.get_nowait()
+            except queue.Empty:
+                return n
+            n += isinstance(item, Tweet)
+
+    def _note_backlog(self, batch: list) -> None:
+        """The peak backlog: posts waiting as a batch starts (it and the queue), the longest wait."""
+        arrived = [t.arrived for t in batch if isinstance(t, Tweet) and t.arrived]
+        waiting = len(batch) + self._q.qsize()
+        wait = time.monotonic() - min(arrived) if arrived else 0.0
+        with self._lock:
+            self._backlog_peak = max(self._backlog_peak, waiting)
+            self._wait_peak_s = max(self._wait_peak_s, wait)
 
     def _score_in_order(self, items: list) -> None:
         """Score the posts of a batch; a delete goes on after the posts before it (never before
@@ -235,6 +320,8 @@ class Pipeline:
                 self._t0 = min(t.arrived for t in tweets)
             self._t_last = now
             self._count += len(scored)
+            if scored:
+                self.last_id = scored[-1].tweet.id
             self._batch_ms.append(scored[0].batch_latency_ms if scored else 0.0)
             self._e2e_ms.extend((now - t.arrived) * 1000.0 for t in tweets)
         if self.ui_batches:
@@ -257,11 +344,13 @@ class Pipeline:
         with self._lock:
             count, t0, t1 = self._count, self._t0, self._t_last
             b, e = list(self._batch_ms), list(self._e2e_ms)
+            peak, wait_peak = self._backlog_peak, self._wait_peak_s
         elapsed = (t1 - t0) if (t0 is not None and t1 is not None) else 0.0
         return PipelineStats(
             count=count, elapsed_s=elapsed, rate=count / elapsed if elapsed > 0 else 0.0,
             latency_p50=percentile(b, 0.5), latency_p99=percentile(b, 0.99),
             e2e_p50=percentile(e, 0.5), e2e_p99=percentile(e, 0.99),
+            backlog_peak=peak, wait_peak_s=wait_peak,
         )
 
 

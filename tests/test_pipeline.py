@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -83,15 +84,55 @@ def test_every_tweet_in_order_to_sinks_and_events(classifier):
     assert p.failed is None
 
 
-def test_stop_scores_everything_already_emitted(classifier):
-    src, sink = ListSource(1000, hold_after=300), Collect()
-    p = Pipeline(src, classifier, [sink], batch_size=8, max_wait_ms=5, ui_batches=False)
+class Gated:
+    """The real classifier, but each batch waits for `go` (a deliberately slow engine)."""
+
+    def __init__(self, classifier):
+        self.classifier = classifier
+        self.started = threading.Event()
+        self.go = threading.Event()
+        self.calls = 0
+
+    def score(self, tweets):
+        self.calls += 1
+        self.started.set()
+        assert self.go.wait(30)
+        return self.classifier.score(tweets)
+
+
+def wait_for(cond, what, deadline_s=30.0):
+    end = time.monotonic() + deadline_s
+    while not cond():
+        assert time.monotonic() < end, f"never saw {what}"
+        time.sleep(0.01)
+
+
+def test_stop_finishes_the_batch_in_flight_and_starts_no_other(classifier):
+    src, sink, gated = ListSource(1000), Collect(), Gated(classifier)
+    p = Pipeline(src, gated, [sink], batch_size=8, max_wait_ms=5, queue_size=32, ui_batches=False)
     p.start()
-    assert src.holding.wait(30)
+    assert gated.started.wait(30)  # the first batch is being scored
+    wait_for(lambda: p.backlog().full, "a full queue")
+    backlog = p.backlog()
+    assert backlog.waiting == 32 and backlog.oldest_s is not None
     p.stop()
+    gated.go.set()
     assert p.join(timeout=60)
-    assert sink.ids == [str(i) for i in range(src.emitted)] and src.emitted == 300
+    assert gated.calls == 1 and sink.closed  # the batch in flight, delivered; no other started
+    assert sink.ids == [str(i) for i in range(len(sink.ids))] and 1 <= len(sink.ids) <= 8
+    assert p.last_id == sink.ids[-1] and p.stats.count == len(sink.ids)
+    assert p.unscored >= 32  # what waited in the queue was read but not scored
     assert not [e for e in drain(p.events) if isinstance(e, list)]  # headless: no batches queued for a UI
+
+
+def test_a_source_that_ends_on_its_own_is_scored_to_the_end(classifier):
+    src, sink = ListSource(300), Collect()
+    p = Pipeline(src, classifier, [sink], batch_size=8, max_wait_ms=5, queue_size=16, ui_batches=False)
+    p.start()
+    assert p.join(timeout=60)
+    assert sink.ids == [str(i) for i in range(300)] and p.unscored == 0 and p.last_id == "299"
+    st = p.stats
+    assert 1 <= st.backlog_peak <= 16 + 8 and st.wait_peak_s >= 0.0
 
 
 def test_source_failure_is_reported_after_scoring_what_came(classifier):
