@@ -38,6 +38,8 @@ class SourceOptions:
     #: Stop after this many posts (None: to the end of the stream).
     limit: int | None = None
     replay_path: Path | None = None
+    #: Replay: rows of the file to skip (`--skip N`, to resume a stopped run).
+    skip: int = 0
     #: One-line warnings for the user (a skipped row, a dropped symbol).
     warn: Callable[[str], None] | None = None
 
