@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
+from finterm.config import ENGINES
 from finterm.errors import EngineError
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ REGISTRY: dict[str, str] = {
     "deepsparse": "finterm.engine.deepsparse:DeepSparseBackend",
     "onnxruntime": "finterm.engine.ort:OrtBackend",
 }
+
+assert ("auto", *REGISTRY) == ENGINES, "engine/backend.py REGISTRY and finterm/config.py ENGINES name different engines"
 
 #: How batches are scored while their shape is not compiled (engines that compile per shape).
 BRIDGE_MODES = ("always", "first", "never")
