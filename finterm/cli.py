@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", metavar="NAME[,NAME]", help="live sources, merged into one feed: bluesky (no account), "
                    "stocktwits (no key), x (needs X_BEARER_TOKEN); or demo")
     p.add_argument("--speed", default="1", metavar="X|max", help="replay/demo pace: recorded pace times X, or max (default 1)")
+    p.add_argument("--skip", type=_non_negative_int, default=0, metavar="N", help="replay: start after the first N rows "
+                   "(a stopped run's summary gives the N that resumes it)")
     p.add_argument("--headless", action="store_true", help="no UI: one JSON object per scored tweet on stdout")
     p.add_argument("--record", metavar="OUT.parquet", help="append everything scored to a parquet file (crash-safe)")
     p.add_argument("--engine", choices=("auto", "deepsparse", "onnxruntime"), help="inference engine (default: config, auto)")
@@ -72,6 +74,7 @@ def _number(parse, ok, need: str, what: str):
 _positive_int = _number(int, lambda v: v >= 1, "must be at least 1", "a whole number")
 _positive_float = _number(float, lambda v: v > 0, "must be a positive number", "a number")
 _non_negative_float = _number(float, lambda v: v >= 0, "must be zero or more", "a number")
+_non_negative_int = _number(int, lambda v: v >= 0, "must be zero or more", "a whole number")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,8 +88,14 @@ def main(argv: list[str] | None = None) -> int:
 
         return score_main(argv[1:])
     args = build_parser().parse_args(argv)
+    from finterm.signals import StopController, Stopped
+
+    stop = StopController().install()  # before the models load: a signal then still gets its line
     try:
-        return run(args)
+        return run(args, stop)
+    except Stopped as exc:
+        _say(f"stopped by {exc} while starting (loading the models); nothing scored")
+        return exc.exit_code
     except FintermError as exc:
         log.info("exit %d: %s", exc.exit_code, exc.message)
         _say(exc.message)
@@ -97,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         log.exception("unexpected error")
         _say(f"unexpected error: {exc.__class__.__name__}: {str(exc)[:200]} (details in the log file)")
         return 1
+    finally:
+        stop.uninstall()
 
 
 def _say(message: str) -> None:
@@ -105,7 +116,9 @@ def _say(message: str) -> None:
     say(message)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, stop=None) -> int:
+    """One run from parsed flags; `stop` (finterm/signals.py) turns SIGINT/SIGTERM into a prompt
+    stop with a summary and exit code 130/143."""
     from finterm.config import load_config
     from finterm.sources.base import SourceOptions, parse_speed
     from finterm.wiring import build_run
@@ -129,7 +142,10 @@ def run(args: argparse.Namespace) -> int:
         log.warning(msg)
         _say(f"warning: {msg}")
 
-    options = SourceOptions(speed=speed, limit=args.limit, replay_path=Path(args.replay) if args.replay else None, warn=warn)
+    if args.skip and not args.replay:
+        raise InputError("--skip goes with --replay")
+    options = SourceOptions(speed=speed, limit=args.limit, replay_path=Path(args.replay) if args.replay else None,
+                            skip=args.skip, warn=warn)
     run_ = build_run(name, options, config, headless=args.headless)
     if live_default:  # said once the sources are built (a missing token or watchlist is said first)
         names = name.split(",")
@@ -138,14 +154,25 @@ def run(args: argparse.Namespace) -> int:
     if args.headless:
         from finterm.headless import run_headless
 
-        return run_headless(run_.pipeline, run_.jsonl)
+        return run_headless(run_.pipeline, run_.jsonl, stop=stop)
 
     from finterm.tui.app import FintermApp  # lazily: headless runs never import Textual
 
     pipeline = run_.pipeline
-    FintermApp(pipeline=pipeline, config=config).run()
+    app = FintermApp(pipeline=pipeline, config=config)
+    if stop is not None:
+        from finterm.tui.stopping import quit_on_stop
+
+        stop.running(pipeline.stop)
+        quit_on_stop(app, stop)
+    app.run()
     pipeline.stop()
     pipeline.join(timeout=10)
+    if stop is not None and stop.requested:  # the screen is gone: say where the run stopped
+        from finterm.headless import stop_line
+
+        sys.stderr.write(stop_line(pipeline, stop.name) + "\n")
+        return stop.exit_code or 1
     if pipeline.failed:
         _say(pipeline.failed)
         return 1

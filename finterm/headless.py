@@ -2,8 +2,10 @@
 stderr, and ends with a one-line summary (the UI is the other front end, in tui/).
 
 Each line is flushed as written so pipes (`jq`, `head`) see tweets as they are scored.
-SIGINT/SIGTERM stop the source; what was already read is still scored and written, then
-the summary. A closed stdout (`| head`) stops the run quietly.
+SIGINT/SIGTERM (finterm/signals.py) stop the run at once: reading stops, the batch being
+scored is written, the sinks are closed, and the summary says how many were scored, the
+last one's id and, for a replay, the `--skip N` that resumes it; the exit code is 130/143.
+A closed stdout (`| head`) stops the run quietly.
 """
 
 from __future__ import annotations
@@ -11,14 +13,13 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import signal
 import sys
-import threading
 import time
 from typing import TextIO
 
 from finterm.pipeline.runner import Pipeline
 from finterm.records import SourceStatus
+from finterm.signals import StopController
 from finterm.sinks.jsonl import JsonlSink
 
 log = logging.getLogger("finterm.headless")
@@ -128,23 +129,39 @@ class StatusNotices:
             pass
 
 
-def run_headless(pipeline: Pipeline, sink: JsonlSink, err: TextIO | None = None) -> int:
-    """Run to the end of the source (or a signal); returns the exit code."""
+def backlog_summary(pipeline: Pipeline) -> str:
+    """` · backlog peak 256 waiting, oldest 1.2 s` (posts read but not yet scored), else ""."""
+    st = pipeline.stats
+    peak = getattr(st, "backlog_peak", 0)
+    if not peak:
+        return ""
+    return f" · backlog peak {peak:,} waiting, oldest {getattr(st, 'wait_peak_s', 0.0):.1f} s"
+
+
+def stop_line(pipeline: Pipeline, signame: str) -> str:
+    """After a signal: what was scored, the last one's id, what was read but not scored, and
+    for a replay the `--skip` that resumes it with no row lost or repeated."""
+    n = pipeline.stats.count
+    last = getattr(pipeline, "last_id", None)
+    line = f"finterm: stopped by {signame} · {n:,} scored" + (f", the last id {last}" if last and n else "")
+    unscored = getattr(pipeline, "unscored", 0)
+    if unscored:
+        line += f" · {unscored:,} read but not scored"
+    resume = getattr(pipeline.source, "resume_skip", None)
+    if callable(resume):
+        line += f" · resume with --skip {resume(n)}"
+    return line
+
+
+def run_headless(pipeline: Pipeline, sink: JsonlSink, err: TextIO | None = None,
+                 stop: StopController | None = None) -> int:
+    """Run to the end of the source (or a signal); returns the exit code (130/143 after a
+    signal, 1 after a failure, else 0). `stop` is the CLI's controller, installed before the
+    models loaded; without one, the handlers are set here for the run."""
     err = err or sys.stderr
-    stop_requests = 0
-
-    def on_signal(signum, frame):
-        nonlocal stop_requests
-        stop_requests += 1
-        if stop_requests > 1:  # a second ^C means now
-            os._exit(128 + signum)
-        log.info("signal %s: stopping", signum)
-        pipeline.stop()
-
-    old = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            old[sig] = signal.signal(sig, on_signal)
+    own = stop is None
+    stop = stop or StopController().install()
+    stop.running(pipeline.stop)
     notices = StatusNotices(err)
     try:
         pipeline.start()
@@ -152,17 +169,21 @@ def run_headless(pipeline: Pipeline, sink: JsonlSink, err: TextIO | None = None)
             notices.drain(pipeline.events)
         notices.drain(pipeline.events)
     finally:
-        for sig, h in old.items():
-            signal.signal(sig, h)
+        if own:
+            stop.uninstall()
     if sink.broken:
         _silence_stdout()
     try:
-        err.write(summary_line(pipeline) + "\n")
+        err.write(summary_line(pipeline) + backlog_summary(pipeline) + "\n")
+        if stop.requested:
+            err.write(stop_line(pipeline, stop.name) + "\n")
         if pipeline.failed:
             err.write(f"finterm: {pipeline.failed}\n")
         err.flush()
     except OSError:
         pass
+    if stop.requested:
+        return stop.exit_code or 1
     return 1 if pipeline.failed else 0
 
 

@@ -123,8 +123,10 @@ def test_signal_ends_the_run_with_a_summary(tmp_path, cli_env, model_args, sig):
     err = proc.stderr.read().decode()
     proc.wait(timeout=60)
     out = [json.loads(first)] + lines(rest)
-    assert proc.returncode == 0, err
-    assert "Traceback" not in err and "tweets/s" in err.strip().splitlines()[-1]
+    assert proc.returncode == 128 + sig, err  # 130 / 143, as shells expect (issue 22)
+    summary, stopped = err.strip().splitlines()[-2:]
+    assert "Traceback" not in err and "tweets/s" in summary
+    assert stopped.startswith(f"finterm: stopped by {signal.Signals(sig).name} · {len(out):,} scored, the last id {out[-1]['id']}")
     assert pl.read_parquet(rec)["id"].to_list() == [o["id"] for o in out]  # all printed were recorded
 
 

@@ -37,8 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from finterm.signals import StopController, Stopped
+
+    stop = StopController().install()  # SIGINT/SIGTERM: a line saying where it stopped, exit 130/143
     try:
-        return run(args)
+        return run(args, stop)
+    except Stopped as exc:
+        _say(f"stopped by {exc} while starting (loading the models); no labels changed")
+        return exc.exit_code
     except FintermError as exc:
         _say(exc.message)
         return exc.exit_code
@@ -48,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         log.exception("unexpected error")
         _say(f"unexpected error: {exc.__class__.__name__}: {str(exc)[:200]}")
         return 1
+    finally:
+        stop.uninstall()
 
 
 def _say(message: str) -> None:
@@ -64,7 +72,7 @@ def labels_path(args, config) -> Path:
     return Path(args.labels or config.labels_file or default_labels_path()).expanduser()
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, stop=None) -> int:
     from finterm.config import load_config
     from finterm.store.labels import LabelStore, export_labels, journal_path
 
@@ -78,34 +86,57 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.file:
         raise InputError("give a FILE to review (or --export OUT)")
-    items = score_file(args, config)
+    items = score_file(args, config, stop)
+    if stop is not None and stop.requested:
+        return stop.exit_code or 1
     store = LabelStore(path)
 
     from finterm.tui.logs import log_to_file
     from finterm.tui.review_app import ReviewApp
 
     log_to_file(config.log_file)
-    ReviewApp(items, store, args.task, source=Path(args.file).name, theme=config.ui.theme).run()
+    app = ReviewApp(items, store, args.task, source=Path(args.file).name, theme=config.ui.theme)
+    if stop is not None:
+        from finterm.tui.stopping import quit_on_stop
+
+        quit_on_stop(app, stop)
+    app.run()  # its unmount folds the corrections into the labels file
     _say(f"{len(store):,} labels in {path}")
+    if stop is not None and stop.requested:
+        return stop.exit_code or 1
     return 0
 
 
-def score_file(args, config) -> list:
-    """Every row of FILE scored by the configured models (input errors before the models load)."""
+def score_file(args, config, stop=None) -> list:
+    """Every row of FILE scored by the configured models (input errors before the models load).
+    A stop signal ends the scoring after the chunk in flight, with a line saying how far it got."""
     from finterm.records import make_tweet
-    from finterm.sources.replay import read_rows
+    from finterm.sources.replay import BrokenRecord, ReplayFile
     from finterm.wiring import build_classifier
 
-    rows = read_rows(args.file, warn=lambda m: _say(f"warning: {m}"))
+    rows = []
+    try:
+        rows.extend(ReplayFile(args.file, warn=lambda m: _say(f"warning: {m}")).rows())
+    except BrokenRecord as exc:  # a broken record near the end: the rows before it are still worth a review
+        if not rows:
+            raise
+        _say(f"warning: {exc.message}; reviewing the {len(rows):,} rows before it")
     tweets = [make_tweet(r.id, r.created_at, r.user, r.text, tickers=r.symbols, lang=r.lang, source="label")
               for r in rows]
     config.models.sentiment = args.sentiment_model or config.models.sentiment
     config.models.topic = args.topic_model or config.models.topic
     config.engine = args.engine or config.engine
     clf = build_classifier(config, batch_scoring=True, progress=log.info)
+    if stop is not None:
+        stop.running()
     tty = sys.stderr.isatty()
     out = []
     for i in range(0, len(tweets), SCORE_BATCH):
+        if stop is not None and stop.requested:
+            if tty:
+                sys.stderr.write("\n")
+            _say(f"stopped by {stop.name} · {len(out):,} of {len(tweets):,} tweets scored; no labels changed")
+            return out
         out.extend(clf.score(tweets[i : i + SCORE_BATCH]))
         if tty:
             sys.stderr.write(f"\rfinterm label: scored {len(out):,} / {len(tweets):,}")
