@@ -56,7 +56,7 @@ class TickerPanel(DataTable):
         self._compact = compact
         self.clear(columns=True)
         self._gauge_w = 8 if compact else 12
-        self._spark_w = 9 if compact else 18
+        self._spark_w = 9 if compact else 8 if self._crowd else 18  # the Crowd column takes the trend's room
         self.add_column("Ticker", key="ticker", width=7 if compact else 8)
         self.add_column("▲ vs ▼" if compact else "Bull vs Bear", key="gauge", width=self._gauge_w)
         self.add_column(Text("▲", justify="right"), key="bull", width=3 if compact else 4)
