@@ -53,6 +53,8 @@ DRAIN_BUDGET_S = 0.030
 
 def window_label(minutes: int | None) -> str:
     if minutes is None:
+#: The status bar shows the backlog once the oldest waiting post has waited this long (seconds).
+BACKLOG_SHOW_S = 1.0
         return "session"
     if minutes % 60 == 0:
         return f"{minutes // 60} h"
@@ -322,6 +324,20 @@ class FintermApp(App):
             detail = f"{detail}; {wait}" if detail else wait
         return detail
 
+    def backlog(self) -> tuple[int, float | None]:
+        """(posts waiting, the oldest one's wait in s) when scoring is behind, else (0, None). A
+        replay at max speed keeps the queue full by design: no backlog shown for it."""
+        get = _get(self.pipeline, "backlog")
+        if not callable(get) or (self._is_replay() and getattr(self.source, "speed", 1.0) is None):
+            return 0, None
+        try:
+            b = get()
+        except Exception:
+            return 0, None
+        if b.oldest_s is None or b.oldest_s < BACKLOG_SHOW_S:
+            return 0, None
+        return b.waiting, b.oldest_s
+
     def scoring_rate(self) -> float | None:
         """Tweets a second reaching the UI over the last 10 s of wall time (None while idle)."""
         now = time.monotonic()
@@ -353,6 +369,7 @@ class FintermApp(App):
         if is_replay:
             speed = getattr(src, "speed", speed)
         p50, p99 = self._latency()
+        waiting, behind_s = self.backlog()
         return StatusInfo(
             source=desc or name,
             kind=name or ("replay" if is_replay else "source"),
@@ -372,6 +389,8 @@ class FintermApp(App):
             filters=self.filters,
             paused=self.paused,
             held=self._held_count,
+            backlog=waiting,
+            backlog_s=behind_s,
             clock=self.clock(),
             tweet_time=self.aggregator.now,
             error=self._error,

@@ -50,6 +50,9 @@ class StatusInfo:
     held: int = 0
     clock: datetime | None = None
     tweet_time: datetime | None = None
+    #: Scoring is behind: posts waiting and how long the oldest has waited (0/None: not behind).
+    backlog: int = 0
+    backlog_s: float | None = None
     error: str = ""
     #: Several sources merged: each one's last SourceStatus (`source`, `state`, `detail`,
     #: `next_retry_at`, `attempt`), shown one after the other instead of the single source.
@@ -148,8 +151,11 @@ class StatusBar(Widget):
         if i.sources:  # several sources merged: each one's own state instead
             src = parts_text(i.sources, p)
 
-        # line 1 right: rate, latency, clock
+        # line 1 right: backlog (when behind), rate, latency, clock
         right1 = Text(no_wrap=True, justify="right")
+        if i.backlog and i.backlog_s is not None:
+            right1.append(f"⧗ {i.backlog:,} waiting, {i.backlog_s:,.0f} s behind", style=Style(color=p.bear, bold=True))
+            right1.append("  ")
         right1.append(f"{i.per_minute:,.0f}", style=accent)
         right1.append("/min", style=muted)
         if i.per_second is not None:
