@@ -51,10 +51,12 @@ DRAIN_MAX_ITEMS = 2000
 DRAIN_BUDGET_S = 0.030
 
 
-def window_label(minutes: int | None) -> str:
-    if minutes is None:
 #: The status bar shows the backlog once the oldest waiting post has waited this long (seconds).
 BACKLOG_SHOW_S = 1.0
+
+
+def window_label(minutes: int | None) -> str:
+    if minutes is None:
         return "session"
     if minutes % 60 == 0:
         return f"{minutes // 60} h"
