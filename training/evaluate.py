@@ -24,8 +24,22 @@ def available_engines() -> list[str]:
     return ["onnxruntime"] if deepsparse_unavailable_reason() else ["deepsparse", "onnxruntime"]
 
 
-def engine_logits(folder: Path, texts: list[str], engine: str, batch: int = EVAL_BATCH, threads: int = 0) -> tuple[np.ndarray, float]:
-    """Logits for texts (already model_text-prepared) through `engine`; and seconds spent running."""
+def choose_engines(choice: str) -> list[str]:
+    """`both` (every engine that runs here) or one engine, refused in one line when it cannot run."""
+    from .common import TrainError
+
+    have = available_engines()
+    if choice == "both":
+        return have
+    if choice not in have:
+        raise TrainError(f"{choice} cannot run here (available: {', '.join(have)})")
+    return [choice]
+
+
+def engine_outputs(folder: Path, texts: list[list[str]], engine: str, batch: int = EVAL_BATCH,
+                   threads: int = 0) -> tuple[list[dict[str, np.ndarray]], float]:
+    """Every graph output (by name) for each list of texts (already model_text-prepared) through
+    `engine`, one backend for all of them (DeepSparse compiles each shape once); and seconds spent running."""
     from finterm.engine.backend import make_backend
     from finterm.engine.model_folder import ModelFolder
     from finterm.engine.tokenization import BatchTokenizer
@@ -33,22 +47,42 @@ def engine_logits(folder: Path, texts: list[str], engine: str, batch: int = EVAL
     model = ModelFolder.load(folder)
     tok = BatchTokenizer(model.tokenizer_path, model.max_length, BUCKETS)
     backend = make_backend(engine, model, threads=threads, progress=log)
-    seqs = tok.tokenize(texts)
-    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
-    out = np.zeros((len(seqs), len(model.labels)), dtype=np.float32)
     step = model.fixed_batch or batch
     run_secs = 0.0
-    for i in progress(range(0, len(order), step), f"eval {engine}"):
-        idx = order[i : i + step]
-        rows = step if (engine == "deepsparse" or model.fixed_batch) else len(idx)
-        enc = tok.pad([seqs[j] for j in idx], seq_len=model.fixed_seq, rows=rows)
-        if engine == "deepsparse":
-            backend.engine_for(*enc.shape)  # compile outside the timed region
-        t0 = time.perf_counter()
-        logits = np.asarray(backend.run(enc)[model.output], dtype=np.float32)
-        run_secs += time.perf_counter() - t0
-        out[idx] = logits[: len(idx)]
-    return out, run_secs
+    results = []
+    for part in texts:
+        seqs = tok.tokenize(part)
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+        out: dict[str, np.ndarray] = {}
+        for i in progress(range(0, len(order), step), f"eval {engine}"):
+            idx = order[i : i + step]
+            rows = step if (engine == "deepsparse" or model.fixed_batch) else len(idx)
+            enc = tok.pad([seqs[j] for j in idx], seq_len=model.fixed_seq, rows=rows)
+            if engine == "deepsparse":
+                backend.engine_for(*enc.shape)  # compile outside the timed region
+            t0 = time.perf_counter()
+            got = backend.run(enc)
+            run_secs += time.perf_counter() - t0
+            for name, value in got.items():
+                value = np.asarray(value, dtype=np.float32)
+                if name not in out:
+                    out[name] = np.zeros((len(seqs), *value.shape[1:]), dtype=np.float32)
+                out[name][idx] = value[: len(idx)]
+        results.append(out)
+    return results, run_secs
+
+
+def engine_logits(folder: Path, texts: list[str], engine: str, batch: int = EVAL_BATCH, threads: int = 0,
+                  task: str = "model") -> tuple[np.ndarray, float]:
+    """Logits of `task`'s head (a one-task folder's only output) for texts through `engine`;
+    and seconds spent running."""
+    from finterm.engine.model_folder import ModelFolder
+
+    output = ModelFolder.load(folder, task).output
+    (outs,), secs = engine_outputs(folder, [texts], engine, batch, threads)
+    if not texts:
+        return np.zeros((0, len(ModelFolder.load(folder, task).labels)), dtype=np.float32), secs
+    return outs[output], secs
 
 
 def metrics(pred: np.ndarray, labels: np.ndarray, names: list[str]) -> dict:

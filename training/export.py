@@ -38,31 +38,35 @@ def logits_only(model):
     return LogitsOnly(model).eval()
 
 
-def export_onnx(model, out_dir: Path, convert_qat: bool = True) -> Path:
-    """Write out_dir/model.onnx (int8 when the model carries QAT), dynamic batch and length."""
+def export_onnx(model, out_dir: Path, convert_qat: bool = True, outputs: tuple[str, ...] = ("logits",)) -> Path:
+    """Write out_dir/model.onnx (int8 when the model carries QAT), dynamic batch and length.
+
+    `outputs`: the graph's output names. A Hugging Face classifier (one output) is traced through
+    `logits_only`; a model whose forward already is (input_ids, attention_mask) -> outputs, such as
+    the one encoder with two heads, is traced as it is."""
     torch = require_torch()
     from sparseml.pytorch.utils import ModuleExporter
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    wrapped = logits_only(model)
+    wrapped = logits_only(model) if outputs == ("logits",) else model.eval()
     # A sample with batch 2 x 24 tokens; both dimensions are declared dynamic below.
     vocab = int(getattr(model.config, "vocab_size", 1000))
     ids = torch.randint(min(5, vocab - 1), vocab, (2, 24), dtype=torch.long, generator=torch.Generator().manual_seed(0))
     mask = torch.ones_like(ids)
     mask[1, 20:] = 0
     dyn = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
-           "logits": {0: "batch"}}
+           **{name: {0: "batch"} for name in outputs}}
     ModuleExporter(wrapped, str(out_dir)).export_onnx(
         sample_batch=(ids, mask),
         name="model.onnx",
         convert_qat=convert_qat,
         input_names=INPUT_NAMES,
-        output_names=["logits"],
+        output_names=list(outputs),
         dynamic_axes=dyn,
         dynamo=False,  # torch >= 2.9 defaults to the dynamo exporter, which SparseML's QAT conversion cannot read
     )
     path = out_dir / "model.onnx"
-    check_onnx_io(path)
+    check_onnx_io(path, outputs)
     return path
 
 
@@ -86,16 +90,16 @@ def runtime_gate(path: Path, runtime: dict[str, dict], reference: dict[str, floa
                     f"The broken export is left in {stage} for inspection; {out} was not touched.")
 
 
-def check_onnx_io(path: Path) -> None:
-    """Fail unless the file takes exactly input_ids, attention_mask (dynamic) and gives logits."""
+def check_onnx_io(path: Path, outputs: tuple[str, ...] = ("logits",)) -> None:
+    """Fail unless the file takes exactly input_ids, attention_mask (dynamic) and gives `outputs`."""
     import onnx
 
     m = onnx.load(str(path), load_external_data=False)
     inits = {i.name for i in m.graph.initializer}
     names = [i.name for i in m.graph.input if i.name not in inits]
     outs = [o.name for o in m.graph.output]
-    if names != INPUT_NAMES or outs[:1] != ["logits"]:
-        raise TrainError(f"exported {path} has inputs {names} and outputs {outs}; expected {INPUT_NAMES} -> logits")
+    if names != INPUT_NAMES or outs[: len(outputs)] != list(outputs):
+        raise TrainError(f"exported {path} has inputs {names} and outputs {outs}; expected {INPUT_NAMES} -> {list(outputs)}")
     for inp in m.graph.input:
         if inp.name in INPUT_NAMES:
             dims = inp.type.tensor_type.shape.dim
@@ -103,20 +107,23 @@ def check_onnx_io(path: Path) -> None:
                 raise TrainError(f"exported {path}: input {inp.name} has a fixed dimension; batch and length must be dynamic")
 
 
+def _encoder_int8(init, arr) -> bool:
+    """An int8 weight matrix of the encoder's linear layers (by name: not the embeddings, not a head)."""
+    return arr.ndim == 2 and arr.dtype in (np.int8, np.uint8) and "encoder" in init.name
+
+
 def onnx_stats(path: Path) -> dict:
-    """Size, int8 share and zeros in the exported weights (what the engine actually runs)."""
+    """Size, int8 share and quantized ops of the exported weights (what the engine actually runs)."""
     import onnx
     from onnx import numpy_helper
 
     m = onnx.load(str(path))
     by_type: dict[str, int] = {}
-    zeros = total = 0
     int8_mats = 0
     for init in m.graph.initializer:
         arr = numpy_helper.to_array(init)
         by_type[str(arr.dtype)] = by_type.get(str(arr.dtype), 0) + arr.size
-        if arr.ndim == 2 and arr.dtype in (np.int8, np.uint8) and min(arr.shape) >= 64:
-            int8_mats += 1
+        int8_mats += _encoder_int8(init, arr)
     ops: dict[str, int] = {}
     for node in m.graph.node:
         ops[node.op_type] = ops.get(node.op_type, 0) + 1
@@ -125,7 +132,7 @@ def onnx_stats(path: Path) -> dict:
 
 
 def onnx_encoder_sparsity(path: Path) -> float:
-    """Zeros among the exported int8 weight matrices of the encoder (embeddings excluded)."""
+    """Zeros among the exported int8 weight matrices of the encoder (embeddings and heads excluded)."""
     import onnx
     from onnx import numpy_helper
 
@@ -133,9 +140,8 @@ def onnx_encoder_sparsity(path: Path) -> float:
     zeros = total = 0
     for init in m.graph.initializer:
         arr = numpy_helper.to_array(init)
-        # encoder linear weights: 2-D int8/uint8 matrices of 384x384 / 384x1536 shape, not the vocab table
-        if arr.ndim == 2 and arr.dtype in (np.int8, np.uint8) and min(arr.shape) >= 64 and max(arr.shape) < 10000:
-            zp = 0 if arr.dtype == np.int8 else 128
+        if _encoder_int8(init, arr):
+            zp = 0 if arr.dtype == np.int8 else 128  # symmetric weights: zero is 0 (int8) or 128 (uint8)
             zeros += int((arr.astype(np.int32) == zp).sum())
             total += arr.size
     return zeros / total if total else 0.0
@@ -151,6 +157,13 @@ def write_folder_files(out_dir: Path, student_dir: Path, labels: list[str], max_
     cfg["finterm_max_length"] = max_length
     cfg["finterm_inputs"] = INPUT_NAMES
     (out_dir / "config.json").write_text(json.dumps(cfg, indent=2, ensure_ascii=False) + "\n")
+    write_tokenizer_files(out_dir, student_dir, max_length)
+    log(f"wrote {out_dir}/config.json and tokenizer files")
+
+
+def write_tokenizer_files(out_dir: Path, student_dir: Path, max_length: int) -> None:
+    """tokenizer.json with padding and truncation off (the engine pads and cuts per length bucket),
+    and the other tokenizer files."""
     tok = load_tokenizer(student_dir, max_length)
     tok.no_padding()
     tok.no_truncation()  # the engine truncates and pads itself, per length bucket
@@ -158,4 +171,3 @@ def write_folder_files(out_dir: Path, student_dir: Path, labels: list[str], max_
     for fname in ("tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
         if (student_dir / fname).is_file():
             shutil.copy2(student_dir / fname, out_dir / fname)
-    log(f"wrote {out_dir}/config.json and tokenizer files")
