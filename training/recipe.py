@@ -18,7 +18,7 @@ from .common import TrainError
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 LOOP_VARIABLES = ("learning_rate", "final_lr_fraction", "warmup", "batch_size", "distill_alpha", "distill_temperature")
 #: Read by the training loop too, with a default when a recipe leaves them out.
-OPTIONAL_LOOP_VARIABLES = ("freeze_word_embeddings",)
+OPTIONAL_LOOP_VARIABLES = ("freeze_word_embeddings", "freeze_word_embeddings_in_qat")
 
 
 def resolve_recipe(name_or_path: str) -> Path:
@@ -45,6 +45,16 @@ def parse_overrides(items: list[str] | None) -> dict:
         except (ValueError, SyntaxError):
             out[k.strip()] = v.strip()
     return out
+
+
+def overrides_from_args(a) -> dict:
+    """The recipe overrides of a command line: every --set, then --alpha / --temperature."""
+    ov = parse_overrides(a.set)
+    if a.alpha is not None:
+        ov["distill_alpha"] = a.alpha
+    if a.temperature is not None:
+        ov["distill_temperature"] = a.temperature
+    return ov
 
 
 class _AnyTagLoader(yaml.SafeLoader):
