@@ -129,7 +129,7 @@ def test_every_tweet_exactly_once_through_drops_errors_and_resends():
         assert first.author == "user1"
         assert first.tickers == ("AAPL",)
         assert first.text == "$AAPL rally #1: shares up & running 🚀"
-        assert first.lang == "en" and first.source == "x-stream"
+        assert first.lang == "en" and first.source == "x"
         assert first.created_at.isoformat() == "2026-11-25T10:00:00+00:00"
         assert first.arrived > 0
 
@@ -191,7 +191,7 @@ def test_403_says_so_once_and_polls_recent_search(forbidden, caplog):
             run.wait(lambda r: len(r.tweets) == 6)
         assert run.error is None
         assert run.ids() == ["1", "2", "3", "4", "5", "6"]
-        assert all(t.source == "x-search" and t.author.startswith("user") for t in run.tweets)
+        assert all(t.source == "x" and t.author.startswith("user") for t in run.tweets)
         assert run.tweets[0].tickers == ("AAPL",)
 
         polling = [s for s in run.statuses if s.state == "polling"]

@@ -56,7 +56,7 @@ def click(action: str) -> Style:
 
 
 #: The small mark a live source's posts carry on their feed line (replays and the demo have none).
-SOURCE_MARKS = {"bluesky": "bsky", "stocktwits": "stwt", "x": "x", "x-stream": "x", "x-search": "x"}
+SOURCE_MARKS = {"bluesky": "bsky", "stocktwits": "stwt", "x": "x", "x-stream": "x", "x-search": "x"}  # x-*: recordings made before the X source was named "x"
 
 
 def source_mark(source: str) -> str:

@@ -23,7 +23,7 @@ from .settings import XSettings
 
 log = logging.getLogger(__name__)
 
-SOURCE = "x-search"
+SOURCE = "x"  # the design's source name; the status says stream or search
 
 
 class FatalPollError(Exception):

@@ -32,7 +32,7 @@ from .settings import XSettings
 
 log = logging.getLogger(__name__)
 
-SOURCE = "x-stream"
+SOURCE = "x"  # the design's source name; the status says stream or search
 #: HTTP statuses after which retrying the stream cannot help.
 _FATAL = {400: "X refused finterm's request", 401: "X rejected the bearer token", 404: "no X stream endpoint at"}
 
