@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(a stopped run's summary gives the N that resumes it)")
     p.add_argument("--headless", action="store_true", help="no UI: one JSON object per scored tweet on stdout")
     p.add_argument("--record", metavar="OUT.parquet", help="append everything scored to a parquet file (crash-safe)")
+    p.add_argument("--alerts", metavar="FILE", help="append one JSON object per alert (rules: `alerts:` in the config) to FILE")
     p.add_argument("--engine", choices=("auto", "deepsparse", "onnxruntime"), help="inference engine (default: config, auto)")
     p.add_argument("--sentiment-model", metavar="DIR", help="sentiment model folder (default: see --model, else assets/models/sentiment)")
     p.add_argument("--topic-model", metavar="DIR", help="topic model folder (default: see --model, else assets/models/topic)")
@@ -146,7 +147,7 @@ def run(args: argparse.Namespace, stop=None) -> int:
         raise InputError("--skip goes with --replay")
     options = SourceOptions(speed=speed, limit=args.limit, replay_path=Path(args.replay) if args.replay else None,
                             skip=args.skip, warn=warn)
-    run_ = build_run(name, options, config, headless=args.headless)
+    run_ = build_run(name, options, config, headless=args.headless, alerts=args.alerts)
     if live_default:  # said once the sources are built (a missing token or watchlist is said first)
         names = name.split(",")
         _say(f"live on {_and(names)}" + ("" if "x" in names else " (no account needed; no X token set)")

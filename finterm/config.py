@@ -48,6 +48,9 @@ class UIConfig:
     newest_first: bool = True
     theme: str = "dark"
     feed_max: int = 1000
+    #: Recording (`record:` / --record) to a file that has rows: the last hours of it are loaded
+    #: into the panels and charts at start, marked as history (0: none).
+    history_hours: float = 4.0
 
     def window(self) -> int | None:
         """`window_minutes` as minutes, or None for the whole session ("session", null or 0)."""
@@ -90,6 +93,18 @@ class SourcesConfig:
 
 
 @dataclass
+class AlertsConfig:
+    #: Ring the terminal bell, and show a toast, for each alert (the monitor only).
+    bell: bool = True
+    toast: bool = True
+    #: Run for each alert, through the shell, with the alert's JSON on stdin (e.g. notify-send, curl).
+    command: str | None = None
+    command_timeout_s: float = 10.0
+    #: The rules (kinds swing, volume, topic), checked key by key by finterm.alerts.rules.
+    rules: list[dict] = field(default_factory=list)
+
+
+@dataclass
 class DemoConfig:
     seed: int | None = None
     #: Mean tweets per second outside news bursts.
@@ -106,6 +121,7 @@ class Config:
     watchlist: list[str] = field(default_factory=list, metadata={SPLIT_WORDS: True})
     x: XConfig = field(default_factory=XConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
     sources: SourcesConfig = field(default_factory=SourcesConfig)
     record: str | None = None
     log_file: str | None = None
@@ -202,6 +218,10 @@ def _fits(tp, value, split_words: bool = False) -> tuple[bool, object]:
         return isinstance(value, (int, float)) and not isinstance(value, bool), float(value) if isinstance(value, (int, float)) else value
     if tp is str:
         return isinstance(value, str), value
+    if typing.get_origin(tp) is list and typing.get_args(tp) == (dict,):  # alerts.rules: checked by their owner
+        if value is None:
+            return True, []
+        return isinstance(value, list), value  # each item is checked (and named) by the rules parser
     if typing.get_origin(tp) is list:
         if value is None:
             return True, []
@@ -215,7 +235,7 @@ def _name(tp) -> str:
     if tp is type(None):
         return "null"
     if typing.get_origin(tp) is list:
-        return "a list of strings"
+        return "a list of mappings" if typing.get_args(tp) == (dict,) else "a list of strings"
     return {bool: "true/false", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
 
 
@@ -247,6 +267,15 @@ def _check_values(cfg: Config, origin: str) -> None:
     if cfg.demo.rate <= 0:
         bad("demo.rate", "must be positive")
     _check_sources(cfg.sources, bad)
+    if cfg.ui.history_hours < 0:
+        bad("ui.history_hours", "must not be negative")
+    if cfg.alerts.command is not None and not cfg.alerts.command.strip():
+        bad("alerts.command", "is empty (leave it out, or null, for no command)")
+    if cfg.alerts.command_timeout_s <= 0:
+        bad("alerts.command_timeout_s", "must be positive")
+    from finterm.alerts.rules import parse_rules  # the rules' own checks: one line naming the rule
+
+    parse_rules(cfg.alerts.rules, origin)
     cfg.watchlist = list(normalize_tickers(cfg.watchlist))
 
 

@@ -42,7 +42,7 @@ def summary_line(pipeline: Pipeline) -> str:
     return (f"finterm: {st.count:,} tweets in {st.elapsed_s:.1f} s ({st.rate:.1f} tweets/s) · "
             f"engine {engine} · batch latency p50 {ms(st.latency_p50)} "
             f"p99 {ms(st.latency_p99)} · arrival-to-scored p50 {ms(st.e2e_p50)} p99 {ms(st.e2e_p99)} · "
-            f"models {names}{source_summary(pipeline)}")
+            f"models {names}{alerts_summary(pipeline)}{source_summary(pipeline)}")
 
 
 def source_summary(pipeline: Pipeline) -> str:
@@ -72,6 +72,14 @@ def part_line(st: SourceStatus) -> str:
     if st.attempt:
         line += f" ({st.attempt:,} {'reconnect' if st.attempt == 1 else 'reconnects'})"
     return line
+
+
+def alerts_summary(pipeline: Pipeline) -> str:
+    """` · 3 alerts` when the run has alert rules (the alerts sink counts them), else ""."""
+    for sink in getattr(pipeline, "sinks", ()):
+        if getattr(sink, "name", "") == "alerts" and callable(getattr(sink, "summary", None)):
+            return f" · {sink.summary()}"
+    return ""
 
 
 class StatusNotices:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO, Callable
 
 from finterm.config import Config
@@ -32,6 +32,12 @@ class Run:
 
     pipeline: object
     jsonl: object | None = None
+    #: The alerts sink (in the pipeline's sinks) when the config has rules or --alerts was given.
+    alerts: object | None = None
+    #: Recording to a file with rows: its last `ui.history_hours` as scored posts, and the alerts
+    #: the rules raised over them (marked history); the screen shows both before going live.
+    history: list = field(default_factory=list)
+    history_alerts: list = field(default_factory=list)
 
     @property
     def source(self) -> Source:
@@ -116,7 +122,7 @@ def default_live_sources(config: Config, env=None) -> list[str]:
 
 
 def build_run(source_name: str, options: SourceOptions, config: Config, *, headless: bool = False,
-              out: BinaryIO | None = None) -> Run:
+              out: BinaryIO | None = None, alerts: str | None = None) -> Run:
     """Source, classifier, sinks and pipeline for one run; `out` is stdout's buffer when headless.
 
     `source_name` may name several live sources (`bluesky,stocktwits`): they are merged."""
@@ -126,9 +132,11 @@ def build_run(source_name: str, options: SourceOptions, config: Config, *, headl
     batch_scoring = is_batch_scoring(source_name, options, headless)
     classifier = build_classifier(config, batch_scoring=batch_scoring)
     sinks = build_sinks(config)
+    extras = _alerts_and_history(config, sinks, classifier, alerts)
     size = config.batching.batch_size
     if not headless:
-        return Run(Pipeline(source, classifier, sinks, size, config.batching.max_wait_ms, limit=options.limit))
+        run = Run(Pipeline(source, classifier, sinks, size, config.batching.max_wait_ms, limit=options.limit))
+        return extras.attach(run, ui=True)
 
     from finterm.sinks.jsonl import JsonlSink
 
@@ -140,4 +148,54 @@ def build_run(source_name: str, options: SourceOptions, config: Config, *, headl
     pipeline = Pipeline(source, classifier, [jsonl, *sinks], chunk, config.batching.max_wait_ms,
                         ui_batches=False, first_batch_size=size, limit=options.limit)
     box.append(pipeline)
-    return Run(pipeline, jsonl)
+    return extras.attach(Run(pipeline, jsonl), ui=False)
+
+
+def build_alerts(config: Config, path: str | None = None, topics: list[str] | None = None):
+    """The alerts sink for the config's rules (topics checked against the topic model's labels)
+    and `--alerts FILE`; None when there are neither. ConfigError names a bad rule (exit 2)."""
+    from finterm.alerts.rules import parse_rules
+    from finterm.alerts.sink import AlertSink
+
+    rules = parse_rules(config.alerts.rules, str(config.path or "the config"), topics)
+    if not rules and not path:
+        return None
+    if not rules:
+        say(f"warning: --alerts {path}: the config has no alert rules (alerts.rules), so no alert will be written")
+    return AlertSink(rules, path, command=config.alerts.command, command_timeout_s=config.alerts.command_timeout_s)
+
+
+@dataclass
+class _Extras:
+    alerts: object | None = None
+    history: list = field(default_factory=list)
+    history_alerts: list = field(default_factory=list)
+
+    def attach(self, run: Run, ui: bool) -> Run:
+        run.alerts, run.history, run.history_alerts = self.alerts, self.history, self.history_alerts
+        if ui and self.alerts is not None:  # the screen hears of alerts through the pipeline's events
+            self.alerts.listeners.append(run.pipeline.events.put)
+        return run
+
+
+def _alerts_and_history(config: Config, sinks: list, classifier, alerts_path: str | None) -> _Extras:
+    """The alerts sink (appended to `sinks`) and, when recording to a file with rows, its recent
+    history, run through the rules so their baselines and cooldowns carry over."""
+    topics = (getattr(classifier, "labels", None) or {}).get("topic")
+    sink = build_alerts(config, alerts_path, topics)
+    extras = _Extras(alerts=sink)
+    if sink is not None:
+        sinks.append(sink)
+    if config.record and config.ui.history_hours > 0:
+        from finterm.store.history import load_recent
+
+        try:
+            extras.history = load_recent(config.record, config.ui.history_hours)
+        except Exception as exc:  # history is a convenience: a file it cannot read never stops the run
+            log.warning("history of %s not loaded: %s", config.record, exc)
+            say(f"warning: {config.record}: its history could not be read ({exc.__class__.__name__}); starting empty")
+        if extras.history:
+            log.info("history: %d posts from the last %g h of %s", len(extras.history), config.ui.history_hours, config.record)
+            if sink is not None:
+                extras.history_alerts = sink.warm(extras.history)
+    return extras
