@@ -160,7 +160,7 @@ def run(args: argparse.Namespace, stop=None) -> int:
     from finterm.tui.app import FintermApp  # lazily: headless runs never import Textual
 
     pipeline = run_.pipeline
-    app = FintermApp(pipeline=pipeline, config=config)
+    app = FintermApp(pipeline=pipeline, config=config, history=run_.history, history_alerts=run_.history_alerts)
     if stop is not None:
         from finterm.tui.stopping import quit_on_stop
 

@@ -14,6 +14,7 @@ import pytest
 from finterm.tui.app import FintermApp
 from finterm.tui.filters import Filters
 from finterm.tui.screens import HelpScreen, TickerFilterScreen, TopicPickerScreen
+from finterm.tui.screens.ticker import TickerScreen
 from finterm.tui.widgets import FeedView, StatusBar, TickerPanel, TopicHistogram
 from finterm.records import PipelineFailed
 from finterm.records import SourceStatus as Status
@@ -94,7 +95,7 @@ async def test_ticker_filter_by_typing_with_completion():
         assert app.filters.ticker == "AAPL"
 
 
-async def test_ticker_filter_by_row_and_click():
+async def test_ticker_row_opens_its_screen_where_f_filters():
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
@@ -107,11 +108,18 @@ async def test_ticker_filter_by_row_and_click():
         assert app.query_one(TopicHistogram).scope == want  # the histogram follows the selected row
         await pilot.press("enter")
         await pilot.pause()
-        assert app.filters.ticker == want
-        # clicking a row filters by it
+        assert isinstance(app.screen, TickerScreen) and app.screen.ticker == want
+        assert app.filters.ticker is None  # opening a ticker is not filtering by it
+        await pilot.press("f")  # the ticker's screen filters the feed by it and goes back
+        await pilot.pause()
+        assert not isinstance(app.screen, TickerScreen) and app.filters.ticker == want
+        # clicking a row opens that ticker's screen; Esc goes back
         await pilot.click(TickerPanel, offset=(3, 5))
         await pilot.pause()
-        assert app.filters.ticker == tp.current_ticker() != want
+        assert isinstance(app.screen, TickerScreen) and app.screen.ticker == tp.current_ticker() != want
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, TickerScreen) and app.filters.ticker == want
 
 
 async def test_click_on_histogram_and_topic_picker():

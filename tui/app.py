@@ -24,9 +24,11 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from finterm.alerts.engine import Alert
 from finterm.config import Config
 from finterm.records import PipelineFailed, PostDeleted, Scored, SourceStatus
 from finterm.sinks.aggregate import Aggregator
+from finterm.sinks.timeline import Timeline
 from finterm.stats import percentile
 from finterm.store.labels import LabelStore, correction_for, default_labels_path
 from finterm.text import normalize_ticker
@@ -38,7 +40,9 @@ from .messages import TickerChosen, TickerHighlighted, TopicChosen
 from .palette import THEME_NAMES, THEMES, theme_name
 from .render import safe
 from .screens import HelpScreen, TickerFilterScreen, TopicPickerScreen
+from .screens.alerts import AlertsScreen
 from .screens.label_picker import LabelPickerScreen
+from .screens.ticker import TickerScreen
 from .screens.topic_picker import ALL
 from .widgets import FeedView, StatusBar, StatusInfo, TickerPanel, TopicHistogram
 
@@ -53,6 +57,8 @@ DRAIN_BUDGET_S = 0.030
 
 #: The status bar shows the backlog once the oldest waiting post has waited this long (seconds).
 BACKLOG_SHOW_S = 1.0
+#: Alerts kept for the alerts screen (the oldest go first).
+ALERT_LOG_MAX = 5000
 
 
 def window_label(minutes: int | None) -> str:
@@ -90,6 +96,8 @@ class FintermApp(App):
         start_pipeline: bool = True,
         log_file: str | Path | None = None,
         labels: LabelStore | None = None,
+        history: Iterable[Scored] = (),
+        history_alerts: Iterable[Alert] = (),
     ) -> None:
         super().__init__()
         self.pipeline = pipeline
@@ -115,6 +123,15 @@ class FintermApp(App):
         self.aggregator = Aggregator(window_minutes=self.window_minutes, retain_minutes=max(240, self.window_minutes or 0),
                                      topics=self.labels.get("topic", ()))
         self.filters = Filters()
+        #: Each ticker's whole session (its screen's chart, sources, crowd, latest posts).
+        self.timeline = Timeline()
+        #: Every alert of the session, oldest first (the alerts screen lists them newest first).
+        self.alert_log: list[Alert] = []
+        self.alert_rules = len(config.alerts.rules)
+        #: A recording's recent history, shown (marked) before going live; see _load_history.
+        self._history = list(history)
+        self._history_alerts = list(history_alerts)
+        self._history_count = 0
         self.paused = False
         self._held: deque[Scored] = deque(maxlen=self.feed_max)
         self._held_count = 0
@@ -149,6 +166,7 @@ class FintermApp(App):
         if self.log_file is not None or not self.is_headless:
             log_to_file(self.log_file)
         self.query_one(FeedView).focus()
+        self._load_history()
         self._retitle_feed()
         if self.start_pipeline:
             try:
@@ -200,6 +218,8 @@ class FintermApp(App):
                 case PipelineFailed():
                     self._fail(ev.message)
                     status_changed = True
+                case Alert():  # raised by the alerts sink on the posts just before it
+                    self._on_alert(ev)
                 case PostDeleted():  # always after the post itself (the pipeline keeps the order)
                     deleted.append(ev.id)
                 case _:
@@ -231,6 +251,7 @@ class FintermApp(App):
 
     def _apply(self, batch: list[Scored]) -> None:
         self.aggregator.add_batch(batch)
+        self.timeline.add_batch(batch)
         self._panels_dirty = True
         if self.paused:
             self._held.extend(batch)
@@ -304,6 +325,7 @@ class FintermApp(App):
             scope = self._histogram_scope()
             self.query_one(TopicHistogram).show(self.aggregator.topic_counts(scope), scope, self.filters.topic)
             self._refresh_status()
+            self._refresh_screens()
 
     def _latency(self) -> tuple[float | None, float | None]:
         if not self._latencies:
@@ -383,7 +405,7 @@ class FintermApp(App):
             is_replay=is_replay,
             per_minute=self.aggregator.rate_per_minute(5),
             per_second=None if _get(st, "state", "") == "ended" else self.scoring_rate(),
-            scored=self.aggregator.seen,
+            scored=self.aggregator.seen - self._history_count,
             engine=engine,
             p50=p50,
             p99=p99,
@@ -410,9 +432,9 @@ class FintermApp(App):
         what = f"{feed.count:,} shown" if self.filters.active else f"{feed.count:,}"
         feed.border_title = f"Feed · {what} · {order}"
         if self.paused:
-            feed.border_subtitle = f"❚❚ paused · {self._held_count:,} held · {self.aggregator.seen:,} scored"
+            feed.border_subtitle = f"❚❚ paused · {self._held_count:,} held · {self.aggregator.seen - self._history_count:,} scored"
         else:
-            feed.border_subtitle = f"{self.aggregator.seen:,} scored"
+            feed.border_subtitle = f"{self.aggregator.seen - self._history_count:,} scored" + self._history_note()
 
     def refresh_now(self) -> None:
         """Drain everything queued and redraw (tests and snapshots use this)."""
@@ -469,7 +491,7 @@ class FintermApp(App):
 
     @on(TickerChosen)
     def _ticker_chosen(self, msg: TickerChosen) -> None:
-        self.action_filter_ticker(msg.ticker)
+        self.open_ticker(msg.ticker)
 
     @on(TopicChosen)
     def _topic_chosen(self, msg: TopicChosen) -> None:
@@ -612,6 +634,71 @@ class FintermApp(App):
             self.notify(f"Could not open the link: {safe(str(exc), 120)}", severity="error", markup=False)
             return
         self.notify(f"Opening {safe(url, 80)}", timeout=3, markup=False)
+
+    # -- alerts, the ticker screen, history -------------------------------------------------
+    def _on_alert(self, alert: Alert) -> None:
+        self.alert_log.append(alert)
+        if len(self.alert_log) > ALERT_LOG_MAX:
+            del self.alert_log[: len(self.alert_log) - ALERT_LOG_MAX]
+        alerts = self.config.alerts
+        if alerts.toast:
+            self.notify(safe(alert.headline(), 160) + "  (a: alerts)", title="Alert", severity="warning",
+                        markup=False, timeout=8)
+        if alerts.bell:
+            self.bell()
+        self._panels_dirty = True
+        if isinstance(self.screen, (AlertsScreen, TickerScreen)):
+            self.screen.refresh_data()
+
+    def _refresh_screens(self) -> None:
+        """The alerts or ticker screen on top follows the data as the panels do (one below it
+        catches up when it is shown again)."""
+        screen = self.screen
+        if isinstance(screen, (AlertsScreen, TickerScreen)) and screen.is_mounted:
+            screen.refresh_data()
+
+    def action_show_alerts(self) -> None:
+        if isinstance(self.screen, AlertsScreen):
+            return
+        self.push_screen(AlertsScreen())
+
+    def open_ticker(self, ticker: str) -> None:
+        """The ticker's own screen (on top of the alerts screen when opened from there)."""
+        t = normalize_ticker(ticker)
+        if not t:
+            return
+        if isinstance(self.screen, TickerScreen):
+            self.pop_screen()
+        self.push_screen(TickerScreen(t))
+
+    def action_open_ticker(self) -> None:
+        """The ticker under the ticker panel's cursor, else the filtered one."""
+        t = self.query_one(TickerPanel).current_ticker() or self.filters.ticker
+        if t:
+            self.open_ticker(t)
+        else:
+            self.notify("No ticker yet.", severity="warning", timeout=3)
+
+    def _load_history(self) -> None:
+        """A recording's last hours into the panels and charts (marked history), before going live."""
+        if not self._history and not self._history_alerts:
+            return
+        self.aggregator.add_batch(self._history)
+        self.timeline.add_batch(self._history, history=True)
+        self._history_count = len(self._history)
+        self.alert_log.extend(self._history_alerts)
+        until = self.timeline.history_until
+        when = f" up to {until.strftime('%Y-%m-%d %H:%M')} UTC" if until else ""
+        self.notify(f"History: {self._history_count:,} posts{when} and {len(self._history_alerts):,} alerts from the "
+                    "recording, marked ◷; live posts follow.", title="History", timeout=6)
+        self._history, self._history_alerts = [], []
+        self._panels_dirty = True
+
+    def _history_note(self) -> str:
+        if not self._history_count:
+            return ""
+        until = self.timeline.history_until
+        return f" · ◷ {self._history_count:,} from history" + (f" (to {until.strftime('%H:%M')})" if until else "")
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -31,7 +31,8 @@ class Key:
 KEYS: tuple[Key, ...] = (
     Key("t", "Filter by ticker (type, Tab completes from tickers seen)", "t", "pick_ticker", "Ticker", "Filter by ticker",
         "Filter by ticker", "Type a ticker, with completion from tickers seen"),
-    Key("Enter / click", "On a ticker row: filter by that ticker"),
+    Key("Enter / click", "On a ticker row: its own screen (chart, topics, posts, alerts)"),
+    Key("", "", "", "open_ticker", "", "", "Open ticker screen", "Chart, topic mix, sources, alerts and posts of the selected ticker"),
     Key("p", "Filter by topic (picker); click a histogram bar does the same", "p", "pick_topic", "Topic", "Filter by topic",
         "Filter by topic", "Pick one of the topics"),
     Key("e", "Cycle the sentiment filter: all → bullish → bearish → neutral", "e", "cycle_sentiment", "Sentiment",
@@ -47,6 +48,9 @@ KEYS: tuple[Key, ...] = (
         "Change window", "15 min, 1 h, 4 h, session"),
     Key("o", "Sort the ticker panel: activity → net sentiment → name", "o", "cycle_sort", "Sort", "Sort the ticker panel",
         "Sort tickers", "Activity, net sentiment, name"),
+    Key("a", "Alerts, newest first; Enter or a click opens the ticker", "a", "show_alerts",
+        "Alerts", "Alerts, newest first", "Show alerts", "Alerts raised by the rules, newest first"),
+    Key("f / Esc", "On a ticker's screen: filter the feed by it / go back"),
     Key("s", "Show / hide the scores on each tweet", "s", "toggle_scores", "Scores", "Show / hide scores",
         "Show / hide scores", "Probabilities on each tweet"),
     Key("n", "Newest tweets first / last", "n", "toggle_order", "Order", "Newest first / last",
@@ -65,9 +69,9 @@ KEYS: tuple[Key, ...] = (
 )
 
 #: Footer order: the filters, pause, speed, window, sort, then help and quit (which must fit
-#: at 100 columns), then the display toggles.
+#: at 100 columns), then the alerts screen and the display toggles.
 FOOTER = ("pick_ticker", "pick_topic", "cycle_sentiment", "clear_filters", "toggle_pause", "speed(1)", "speed(-1)",
-          "cycle_window", "cycle_sort", "help", "quit", "label", "toggle_scores", "toggle_order", "cycle_theme",
+          "cycle_window", "cycle_sort", "help", "quit", "show_alerts", "label", "toggle_scores", "toggle_order", "cycle_theme",
           "open_link")
 
 

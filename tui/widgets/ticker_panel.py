@@ -31,9 +31,9 @@ SORT_LABEL = {"activity": "activity", "net": "net sentiment", "name": "name"}
 
 
 class TickerPanel(DataTable):
-    """Tickers seen in the window; Enter or a click filters the feed by the row's ticker."""
+    """Tickers seen in the window; Enter or a click opens the row's ticker screen (TickerChosen)."""
 
-    BINDINGS = [Binding("enter", "select_cursor", "Filter ticker", show=False)]
+    BINDINGS = [Binding("enter", "select_cursor", "Open ticker", show=False)]
 
     def __init__(self, watchlist: list[str] | None = None, max_rows: int = 150, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False, show_cursor=True,
@@ -168,7 +168,7 @@ class TickerPanel(DataTable):
 
     # -- events ---------------------------------------------------------------------------
     async def _on_click(self, event: events.Click) -> None:
-        """One click on a row filters by it (DataTable alone wants a second click to select).
+        """One click on a row opens it (DataTable alone wants a second click to select).
 
         Textual also runs DataTable._on_click after this one (it dispatches along the MRO), and
         that moves the cursor; it posts RowSelected only for a click on the cursor itself.
