@@ -85,24 +85,32 @@ async def settled(pilot) -> None:
 
 # -- alerts in the monitor --------------------------------------------------------------------
 async def test_alerts_reach_the_app_with_toast_and_bell():
-    app = make_app(pipeline=pipeline_with_alerts(), config=config())
+    app = make_app(pipeline=QueuePipeline([], ended=False), config=config())
     rings = []
     app.bell = lambda: rings.append(1)
     want = fixture_alerts()
     async with app.run_test(size=SIZE) as pilot:
-        app.refresh_now()
+        await settled(pilot)
+        for a in want[:2]:  # one alert a drain: a toast each, a ring each
+            app.pipeline.events.put(a)
+            app.drain()
         await pilot.pause()
-        assert app.alert_log == want and len(want) >= 10
         toasts = [n for n in app._notifications if n.title == "Alert"]
-        assert len(toasts) == len(want) == len(rings)
-        assert toasts[0].message.startswith(want[0].headline())
+        assert [t.message for t in toasts] == [a.headline() + "  (a: alerts)" for a in want[:2]] and rings == [1, 1]
+        for a in want[2:]:  # many in one drain (a fast replay): one toast naming them, one ring
+            app.pipeline.events.put(a)
+        app.drain()
+        await pilot.pause()
+        (many,) = [n for n in app._notifications if n.title == "Alerts"]
+        assert many.message.startswith(f"{len(want) - 2} alerts: ${want[-1].ticker}, ") and rings == [1, 1, 1]
+        assert app.alert_log == want and len(want) >= 10
     quiet = make_app(pipeline=pipeline_with_alerts(), config=config(bell=False, toast=False))
     quiet.bell = lambda: rings.append(2)
     async with quiet.run_test(size=SIZE) as pilot:
         quiet.refresh_now()
         await pilot.pause()
         assert len(quiet.alert_log) == len(want) and 2 not in rings
-        assert not [n for n in quiet._notifications if n.title == "Alert"]
+        assert not [n for n in quiet._notifications if n.title in ("Alert", "Alerts")]
 
 
 async def test_alerts_screen_newest_first_enter_opens_the_ticker():
@@ -127,6 +135,11 @@ async def test_alerts_screen_newest_first_enter_opens_the_ticker():
         await pilot.press("escape")  # back to the list, cursor where it was
         await pilot.pause()
         assert app.screen is screen and screen.selected() is chosen
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("a")  # a on the ticker's screen goes back to the list under it
+        await pilot.pause()
+        assert app.screen is screen and len(app.screen_stack) == 2
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, (AlertsScreen, TickerScreen))

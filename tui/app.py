@@ -59,6 +59,8 @@ DRAIN_BUDGET_S = 0.030
 BACKLOG_SHOW_S = 1.0
 #: Alerts kept for the alerts screen (the oldest go first).
 ALERT_LOG_MAX = 5000
+#: Alerts of one drain shown as a toast each; more make one toast that names their tickers.
+TOASTS_AT_ONCE = 3
 
 
 def window_label(minutes: int | None) -> str:
@@ -127,6 +129,7 @@ class FintermApp(App):
         self.timeline = Timeline()
         #: Every alert of the session, oldest first (the alerts screen lists them newest first).
         self.alert_log: list[Alert] = []
+        self._new_alerts: list[Alert] = []  # since the last drain: announced once per drain
         self.alert_rules = len(config.alerts.rules)
         #: A recording's recent history, shown (marked) before going live; see _load_history.
         self._history = list(history)
@@ -232,6 +235,8 @@ class FintermApp(App):
             while self._arrivals and self._arrivals[0][0] < now - 10.0:
                 self._arrivals.popleft()
             self._apply(batch)
+        if self._new_alerts:
+            self._announce_alerts()
         if deleted:
             self._remove(deleted)
         if status_changed:
@@ -640,10 +645,23 @@ class FintermApp(App):
         self.alert_log.append(alert)
         if len(self.alert_log) > ALERT_LOG_MAX:
             del self.alert_log[: len(self.alert_log) - ALERT_LOG_MAX]
+        self._new_alerts.append(alert)
+
+    def _announce_alerts(self) -> None:
+        """The alerts of one drain: a toast each (one for all when many came at once, as in a
+        fast replay) and one ring of the bell, as the config says; an open list follows."""
+        new, self._new_alerts = self._new_alerts, []
         alerts = self.config.alerts
         if alerts.toast:
-            self.notify(safe(alert.headline(), 160) + "  (a: alerts)", title="Alert", severity="warning",
-                        markup=False, timeout=8)
+            if len(new) <= TOASTS_AT_ONCE:
+                for a in new:
+                    self.notify(safe(a.headline(), 160) + "  (a: alerts)", title="Alert", severity="warning",
+                                markup=False, timeout=8)
+            else:
+                names = list(dict.fromkeys(f"${safe(a.ticker, 10)}" for a in reversed(new)))
+                shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+                self.notify(f"{len(new)} alerts: {shown}  (a: alerts)", title="Alerts", severity="warning",
+                            markup=False, timeout=8)
         if alerts.bell:
             self.bell()
         self._panels_dirty = True
@@ -658,7 +676,10 @@ class FintermApp(App):
             screen.refresh_data()
 
     def action_show_alerts(self) -> None:
-        if isinstance(self.screen, AlertsScreen):
+        """The alerts screen; back to it when it is under the screen shown (a ticker opened from it)."""
+        if any(isinstance(s, AlertsScreen) for s in self.screen_stack):
+            while not isinstance(self.screen, AlertsScreen):
+                self.pop_screen()
             return
         self.push_screen(AlertsScreen())
 
