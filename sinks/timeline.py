@@ -10,7 +10,7 @@ Time is the posts' own (`created_at`), bucketed by minute; a post costs O(1) per
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Iterable
 
@@ -18,8 +18,9 @@ from finterm.records import Scored
 
 from .aggregate import BEAR, BULL, minute_of, sentiment_index
 
-#: Latest posts kept per ticker (the screen lists them, newest first).
-LATEST = 60
+#: Latest posts kept per ticker (the screen lists them, newest first; kept without their
+#: probability vectors, which it does not show, so a firehose of tickers stays light).
+LATEST = 40
 _CROWD = {"bullish": BULL, "bearish": BEAR}
 
 
@@ -87,6 +88,8 @@ class Timeline:
         source = str(getattr(tw, "source", "") or "")
         crowd = getattr(tw, "crowd_sentiment", None)
         crowd_i = _CROWD.get(crowd.strip().lower()) if isinstance(crowd, str) else None
+        if sc.sentiment_probs or sc.topic_probs:
+            sc = replace(sc, sentiment_probs={}, topic_probs={})
         for t in dict.fromkeys(tw.tickers):
             line = self._lines.get(t)
             if line is None:
