@@ -168,16 +168,16 @@ def run(args: argparse.Namespace, stop=None) -> int:
         quit_on_stop(app, stop)
     app.run()
     pipeline.stop()
-    pipeline.join(timeout=10)
-    if stop is not None and stop.requested:  # the screen is gone: say where the run stopped
-        from finterm.headless import stop_line
+    pipeline.finish()  # the batch in flight, briefly; the sinks closed
+    from finterm.headless import leave, stop_line
 
+    if stop is not None and stop.requested:  # the screen is gone: say where the run stopped
         sys.stderr.write(stop_line(pipeline, stop.name) + "\n")
-        return stop.exit_code or 1
+        return leave(pipeline, stop.exit_code or 1)
     if pipeline.failed:
         _say(pipeline.failed)
-        return 1
-    return 0
+        return leave(pipeline, 1)
+    return leave(pipeline, 0)
 
 
 #: What source_name returns when no source was named: the caller picks the live default.

@@ -155,6 +155,8 @@ def stop_line(pipeline: Pipeline, signame: str) -> str:
     unscored = getattr(pipeline, "unscored", 0)
     if unscored:
         line += f" · {unscored:,} read but not scored"
+        if getattr(pipeline, "gave_up", False):
+            line += " (the batch still in the engine was given up)"
     resume = getattr(pipeline.source, "resume_skip", None)
     if callable(resume):
         line += f" · resume with --skip {resume(n)}"
@@ -175,6 +177,9 @@ def run_headless(pipeline: Pipeline, sink: JsonlSink, err: TextIO | None = None,
         pipeline.start()
         while not pipeline.join(timeout=0.2):
             notices.drain(pipeline.events)
+            if pipeline.halted:  # a signal, a closed stdout: the batch in flight, briefly, then out
+                pipeline.finish()
+                break
         notices.drain(pipeline.events)
     finally:
         if own:
@@ -190,9 +195,25 @@ def run_headless(pipeline: Pipeline, sink: JsonlSink, err: TextIO | None = None,
         err.flush()
     except OSError:
         pass
-    if stop.requested:
-        return stop.exit_code or 1
-    return 1 if pipeline.failed else 0
+    code = (stop.exit_code or 1) if stop.requested else (1 if pipeline.failed else 0)
+    if own:
+        return code
+    return leave(pipeline, code)
+
+
+def leave(pipeline: Pipeline, code: int) -> int:
+    """The exit code; but when the pipeline gave up a batch still inside the engine, end the
+    process here (output flushed, files closed already): the interpreter's shutdown must not
+    wait for, or tear down under, an engine thread that is still running."""
+    if not pipeline.running:
+        return code
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def _silence_stdout() -> None:

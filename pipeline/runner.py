@@ -28,6 +28,10 @@ from .batching import collect_batch
 log = logging.getLogger("finterm.pipeline.runner")
 
 Sink = Callable[[list[Scored]], None]
+#: How long `finish` waits for the batch in flight after a stop before giving it up: an idle
+#: machine scores a batch well within it; a busy one (or a batch waiting for a DeepSparse
+#: compile) must not hold the exit for tens of seconds.
+STOP_GRACE_S = 2.0
 #: Latency samples kept for the percentiles (the most recent ones).
 SAMPLES = 4096
 
@@ -89,6 +93,13 @@ class Pipeline:
         self.last_id: str | None = None
         self._backlog_peak = 0
         self._wait_peak_s = 0.0
+        #: Held while a scored batch is handed to the sinks, and while they are closed.
+        self._deliver = threading.Lock()
+        self._in_flight = 0  # posts in the batch being scored
+        self._abandoned = False
+        self._sinks_closed = False
+        #: True when `finish` gave up a batch still being scored (it was not written).
+        self.gave_up = False
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._count = 0
@@ -139,6 +150,23 @@ class Pipeline:
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
+
+    def finish(self, grace_s: float = STOP_GRACE_S) -> bool:
+        """After `stop()`: wait up to `grace_s` for the batch in flight; if it is still being
+        scored then, give it up (not written; counted in `unscored`) and close the sinks now,
+        so the exit never waits on a slow engine. True when the run is over (sinks closed)."""
+        if self.join(grace_s):
+            return True
+        with self._deliver:
+            if not self._sinks_closed:
+                self._abandoned = True
+                if self._in_flight:
+                    self.gave_up = True
+                    self.unscored += self._in_flight
+                    self._in_flight = 0
+        log.info("stop: gave up the batch in flight after %.1f s", grace_s)
+        self._close_sinks()
+        return True
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for both threads; True when they have finished (sinks then closed)."""
@@ -245,6 +273,8 @@ class Pipeline:
                     self._score_in_order(tweets)
                 if done:
                     break
+        except _Abandoned:
+            pass
         except _SinkFailed as exc:
             log.exception("output failed")
             self._fail(str(exc))
@@ -308,7 +338,18 @@ class Pipeline:
             self._score(run)
 
     def _score(self, tweets: list[Tweet]) -> None:
+        with self._deliver:
+            if self._abandoned:
+                raise _Abandoned()
+            self._in_flight = len(tweets)
         scored = self.classifier.score(tweets)
+        with self._deliver:
+            if self._abandoned:  # finish() gave this batch up and closed the sinks
+                raise _Abandoned()
+            self._in_flight = 0
+            self._deliver_scored(tweets, scored)
+
+    def _deliver_scored(self, tweets: list[Tweet], scored: list[Scored]) -> None:
         for sink in self.sinks:
             try:
                 sink(scored)
@@ -328,6 +369,13 @@ class Pipeline:
             self.events.put(scored)
 
     def _close_sinks(self) -> None:
+        with self._deliver:
+            if self._sinks_closed:
+                return
+            self._sinks_closed = True
+            self._close_each()
+
+    def _close_each(self) -> None:
         for sink in self.sinks:
             close = getattr(sink, "close", None)
             if close is None:
@@ -352,6 +400,10 @@ class Pipeline:
             e2e_p50=percentile(e, 0.5), e2e_p99=percentile(e, 0.99),
             backlog_peak=peak, wait_peak_s=wait_peak,
         )
+
+
+class _Abandoned(Exception):
+    """finish() gave up the batch in flight: the scorer ends without writing it."""
 
 
 class _SinkFailed(Exception):

@@ -10,8 +10,8 @@ in order, so a test can check the order of things without measuring time:
 - FINTERM_SLOW_MODE: `batch` (each batch takes FINTERM_SLOW_S seconds, default 0.2),
   `gate` (as `batch`, but batch FINTERM_SLOW_GATE and later ones, default 2, wait for a
   signal before they go on: so a signal always finds a batch in flight), `hang` (the second
-  batch never ends: a first signal cannot finish it, only a second signal ends the process),
-  `startup` (loading the models waits for a signal).
+  batch never ends: the stop gives it up), `hang_close` (closing the stdout sink never ends:
+  only a second signal ends the process), `startup` (loading the models waits for a signal).
 """
 
 from __future__ import annotations
@@ -78,6 +78,15 @@ def install() -> None:
         return real_build(*args, **kwargs)
 
     wiring.build_classifier = build_classifier
+
+    if MODE == "hang_close":
+        from finterm.sinks.jsonl import JsonlSink
+
+        def close(self):
+            note("closing")
+            threading.Event().wait()  # never
+
+        JsonlSink.close = close
 
 
 def main() -> int:

@@ -125,6 +125,18 @@ def test_stop_finishes_the_batch_in_flight_and_starts_no_other(classifier):
     assert not [e for e in drain(p.events) if isinstance(e, list)]  # headless: no batches queued for a UI
 
 
+def test_finish_gives_up_a_batch_stuck_in_the_engine_and_closes_the_sinks(classifier):
+    src, sink, gated = ListSource(1000), Collect(), Gated(classifier)
+    p = Pipeline(src, gated, [sink], batch_size=8, max_wait_ms=5, queue_size=32, ui_batches=False)
+    p.start()
+    assert gated.started.wait(30)  # the first batch is in the engine and stays there
+    p.stop()
+    assert p.finish(grace_s=0.05)
+    assert sink.closed and sink.ids == [] and p.gave_up and p.unscored >= 1 and p.last_id is None
+    gated.go.set()  # the engine comes back: its batch is not written after all
+    assert p.join(timeout=60) and sink.ids == []
+
+
 def test_a_source_that_ends_on_its_own_is_scored_to_the_end(classifier):
     src, sink = ListSource(300), Collect()
     p = Pipeline(src, classifier, [sink], batch_size=8, max_wait_ms=5, queue_size=16, ui_batches=False)

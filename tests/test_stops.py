@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import polars as pl
@@ -91,17 +92,34 @@ def test_signal_finishes_the_batch_in_flight_then_stops_with_a_resumable_summary
     assert got + ids(again.stdout) == [f"r{i}" for i in range(ROWS)]  # no row lost or repeated
 
 
-def test_a_second_signal_ends_the_process_at_once(tmp_path, cli_env, model_args):
+def test_a_batch_stuck_in_the_engine_is_given_up_and_the_run_still_ends(tmp_path, cli_env, model_args):
     src = write_replay(tmp_path / "tweets.jsonl")
     log = tmp_path / "events.txt"
     proc = slow_finterm(["--replay", src, "--speed", "max", "--headless", "--batch-size", "8", *model_args],
                         tmp_path, cli_env, log, mode="hang")
-    wait_for_event(log, "start 2", proc)  # the second batch never ends: a first signal cannot finish the run
-    proc.send_signal(signal.SIGTERM)
-    wait_for_event(log, "signal SIGTERM", proc)
+    wait_for_event(log, "start 2", proc)  # the second batch never ends
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 143, err.decode()
+    err = err.decode()
+    assert proc.returncode == 143, err
+    assert ids(out) == [f"r{i}" for i in range(8)]  # the first batch; the stuck one is not written
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("finterm: stopped by SIGTERM · 8 scored, the last id r7 · ") and "given up" in last
+    assert last.endswith(" · resume with --skip 8") and "Traceback" not in err
+
+
+def test_a_second_signal_ends_the_process_at_once(tmp_path, cli_env, model_args):
+    src = write_replay(tmp_path / "tweets.jsonl")
+    log = tmp_path / "events.txt"
+    proc = slow_finterm(["--replay", src, "--speed", "max", "--headless", "--batch-size", "8", *model_args],
+                        tmp_path, cli_env, log, mode="hang_close", slow_s="0")
+    proc.stdout.readline()
+    threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep the pipe flowing
+    proc.send_signal(signal.SIGTERM)
+    wait_for_event(log, "closing", proc)  # closing the output never ends: the first signal cannot end the run
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=120)
+    assert proc.returncode == 143, proc.stderr.read().decode()
     assert events(log).count("signal SIGTERM") == 2
 
 
