@@ -66,11 +66,12 @@ def pytorch_reference(student_dir: Path, splits: dict) -> dict[str, float]:
     from .mt_model import predict
     from .mt_train import load_student_mt
 
-    model = load_student_mt(student_dir)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = load_student_mt(student_dir).to(device)
     sources = {n: Source(SOURCES[n], train=s, valid=s) for n, s in splits.items()}
     tokenize_sources(sources, lambda n: load_tokenizer(student_dir, n))
     pad = pad_id(load_tokenizer(student_dir, 8))
-    logits = {n: predict(model, s.valid_ids, pad, torch.device("cpu"), use_autocast=False) for n, s in sources.items()}
+    logits = {n: predict(model, s.valid_ids, pad, device, use_autocast=False) for n, s in sources.items()}
     return headline(score_logits(logits, {n: s.valid_head_labels() for n, s in sources.items()}))
 
 

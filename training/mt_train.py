@@ -52,6 +52,7 @@ from .mt_model import (
     to_device,
 )
 
+
 class Budget:
     """Seconds left of a --time-budget counted from the process start (infinite without one)."""
 
@@ -136,7 +137,7 @@ def train_teacher_mt(sources: dict[str, Source], backbone: Path, out_dir: Path, 
     log(f"teacher seed {seed} on {device}: {spe} steps an epoch (batch {batch_size}), up to {epochs} epochs "
         f"= {planned} steps" + (f", time budget {budget.left():.0f} s left" if budget.limited else ""))
     model.train()
-    step, t0, t_cal, stopped = 0, time.time(), None, None
+    step, t0, t_cal, s_cal, stopped = 0, time.time(), None, 0, None
     calib = (5, 40)
     while step < total:
         name, rows = stream.next()
@@ -153,14 +154,18 @@ def train_teacher_mt(sources: dict[str, Source], backbone: Path, out_dir: Path, 
         step += 1
         if budget.limited and step == calib[0]:
             _sync(device)
-            t_cal = time.time()
-        if budget.limited and step == calib[1]:
+            t_cal, s_cal = time.time(), step
+        if budget.limited and step >= calib[1] and (step - calib[1]) % 250 == 0:
+            # Measured again every 250 steps: teachers sharing a GPU slow each other down unevenly.
             _sync(device)
-            rate = (calib[1] - calib[0]) / max(1e-6, time.time() - t_cal)
+            rate = (step - s_cal) / max(1e-6, time.time() - t_cal)
             fit = step + int(rate * max(0.0, budget.left() - reserve))
-            total = max(step + 1, min(planned, fit))
-            log(f"teacher seed {seed}: {rate:.1f} steps/s; {total} steps fit the budget "
-                f"({total / spe:.2f} epochs{'' if total < planned else ', the planned length'})")
+            new_total = max(step + 1, min(planned, fit))
+            if step == calib[1] or abs(new_total - total) > 0.02 * total:
+                total = new_total
+                log(f"teacher seed {seed}: {rate:.1f} steps/s; {total} steps fit the budget "
+                    f"({total / spe:.2f} epochs{'' if total < planned else ', the planned length'})")
+            t_cal, s_cal = time.time(), step
         if step % 100 == 0:
             lv = loss_v.item()
             if not math.isfinite(lv):
@@ -230,7 +235,7 @@ def load_soft_labels(teacher_dirs: list[Path], sources: dict[str, Source]) -> tu
     return soft, {"teachers": each, "together": together}
 
 
-def _rates(model, sources, pad, device, batch_size: int, recipe: Path, overrides: dict, steps: int = 12) -> tuple[float, float]:
+def _rates(model, sources, pad, device, batch_size: int, recipe: Path, overrides: dict, steps: int = 8) -> tuple[float, float]:
     """Steps per second of a dense and of a pruned + QAT copy of the student (thrown away after)."""
     from .recipe import load_manager
 
@@ -239,8 +244,8 @@ def _rates(model, sources, pad, device, batch_size: int, recipe: Path, overrides
         stream = BatchStream(sources, batch_size, 12345, 4096)
         m.train()
         t_start = None
-        for i in range(steps + 3):
-            if i == 3:
+        for i in range(steps + 2):
+            if i == 2:
                 _sync(device)
                 t_start = time.time()
             name, rows = stream.next()
