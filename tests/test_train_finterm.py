@@ -147,6 +147,32 @@ def test_resume_runs_the_rest_of_the_recipe_from_pre_qat(tiny, capsys):
     assert "not a finterm multi-task student checkpoint" in capsys.readouterr().err
 
 
+def test_run_trains_on_corrections_of_both_tasks(tiny, capsys):
+    """`run --task finterm --extra LABELS`: sentiment and topic corrections both train (repeated
+    --extra-weight times in their news source) and the card says how the export does on the held-back ones."""
+    from finterm.store.labels import Correction, LabelStore
+    from finterm.training.cli import main
+
+    root, data, _, _ = tiny
+    labels = root / "labels.parquet"
+    fixes = [Correction(id=f"s{i}", task="sentiment", label=lab, text=f"$AAPL {w} lol {i}")
+             for i, (lab, w) in enumerate([("Bullish", "tendies"), ("Bearish", "rekt"), ("Neutral", "meh")] * 3)]
+    fixes += [Correction(id=f"t{i}", task="topic", label="Earnings", text=f"$MSFT eps beat {i}") for i in range(6)]
+    LabelStore(labels).put(fixes)
+    out = root / "model-extra"
+    args = [*data[:6], "--run-dir", str(root / "runs-extra"), "--threads", "1", "--seeds", "0",
+            "--backbone", str(root / "backbone"), "--teacher-epochs", "2", "--teacher-lr", "3e-3",
+            "--teacher-batch-size", "16", *STUDENT, "--set", "num_epochs=2", "--set", "qat_epochs=0.5",
+            "--extra", str(labels), "--extra-holdout", "0.3", "--out", str(out), "--tolerance", "100", "--no-bench"]
+    assert main(["run", *args]) == 0
+    err = capsys.readouterr().err
+    assert "9 sentiment corrections" in err and "6 topic corrections" in err
+    t = json.loads((root / "runs-extra" / "teachers" / "seed-0" / "teacher.json").read_text())
+    assert t["data"]["news_sentiment"]["train"]["rows"] > 48 and t["data"]["news_topic"]["train"]["rows"] > 60
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "User corrections (sentiment)" in card and "held-back corrections" in card
+
+
 def test_one_task_options_are_refused(tiny, capsys):
     from finterm.training.cli import main
 
