@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import sys
 from pathlib import Path
 
+from finterm.config import ENGINES
 from finterm.errors import FintermError, InputError
 
 from .inputs import DEFAULT_CHUNK_ROWS, Columns, check_file, estimate_rows, expand_inputs
@@ -75,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive_int, metavar="N", help="--ray: scoring actors (default: the cluster's CPUs / --threads)")
     p.add_argument("--threads", type=_positive_int, metavar="N",
                    help="cores per scorer (default: all of them on one machine; 1 per --ray worker)")
-    p.add_argument("--engine", choices=("auto", "deepsparse", "onnxruntime"), help="inference engine (default: config, auto)")
+    p.add_argument("--engine", choices=ENGINES, help="inference engine (default: config, auto)")
     p.add_argument("--sentiment-model", metavar="DIR", help="sentiment model folder (default: the shipped one)")
     p.add_argument("--topic-model", metavar="DIR", help="topic model folder (default: the shipped one)")
     p.add_argument("--model", metavar="DIR", help="one model folder with a head per task (as for finterm --model)")
@@ -102,10 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         args.ray = ""
     stops = StopControl().install()
     try:
-        return run(args, stops)
+        code = run(args, stops)
     except Stopped:  # before any scoring (inputs, models, Ray starting)
         _say(f"stopped by {stops.name} while starting: nothing scored by this run")
-        return stops.exit_code
+        code = stops.exit_code
     except FintermError as exc:
         log.info("exit %d: %s", exc.exit_code, exc.message)
         _say(exc.message)
@@ -118,6 +120,22 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         stops.restore()
+    if stops.stopped:
+        _exit_now(code)
+    return code
+
+
+def _exit_now(code: int) -> None:
+    """After a stop, leave at once: every part, the manifest and the rejects are written and
+    synced, and the interpreter's own exit would first wait for a DeepSparse compile in progress
+    (engine/compile_queue.py lets it finish, seconds to tens of seconds)."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def _config(args):
@@ -220,7 +238,7 @@ def _run_ray(args, config, files, out, columns, stops, stats, progress) -> str:
                        workers=workers, threads=threads, stops=stops, stats=stats, progress=progress)
     finally:
         with stops.critical_quiet():
-            stop_ray()
+            stop_ray(local=not args.ray)
     where = f"Ray at {args.ray}" if args.ray else "a local Ray"
     peak = max(info["workers"].values(), default=0.0)
     memory = f", up to {peak:,.0f} MB each" if peak else ""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import glob
 import hashlib
+import io
 import json
 import os
 import re
@@ -41,7 +42,9 @@ PRIVATE = (ROW, LINE, REJECT)
 #: Columns the replay schema reads besides text, time and id (tickers come from `symbols`).
 SYMBOLS = "symbols"
 
-DEFAULT_CHUNK_ROWS = 8192
+#: Rows per chunk (and part): a few MB of memory, seconds of scoring (what a stop or a kill can
+#: cost), and fine enough that Ray's workers share a file's chunks evenly.
+DEFAULT_CHUNK_ROWS = 4096
 
 
 class BrokenRecord(FintermError):
@@ -348,15 +351,31 @@ def _rows_frame(names: list[str], rows: list[list]) -> pl.DataFrame:
     return pl.DataFrame({name: pl.Series(name, list(c), dtype=pl.String) for name, c in zip(names, cols)})
 
 
-def _jsonl_kinds(f: InputFile) -> dict[str, str]:
-    """Each key of the file, in order of first appearance, with the type its column gets: "bool",
-    "int", "float", "str" when every value it has is of that type (ints and floats: "float"),
-    "list" when every value is a list of scalars, else "json" (values kept as their JSON text)."""
+def _decode(raw: bytes, at_start: bool) -> str:
+    line = raw.decode("utf-8", errors="replace")
+    return line.lstrip("\ufeff") if at_start else line
+
+
+def _jsonl_scan(f: InputFile, chunk_rows: int = 0) -> tuple[dict[str, str], list[tuple[int, int, int]]]:
+    """Each key of the file, in order of first appearance, with the type its column gets ("bool",
+    "int", "float", "str" when every value it has is of that type, ints and floats: "float";
+    "list" when every value is a list of scalars; else "json": values kept as their JSON text);
+    and with `chunk_rows`, where each chunk starts: (row, byte offset, line number).
+
+    Lines are split at b"\n" and decoded as UTF-8 with bad bytes replaced, here and wherever a
+    JSONL file is read, so row k is the same row for every reader."""
     seen: dict[str, set[str]] = {}
-    with f.path.open("r", encoding="utf-8-sig", errors="replace") as fh:
-        for line in fh:
+    starts: list[tuple[int, int, int]] = []
+    rows = offset = 0
+    with f.path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            here, offset = offset, offset + len(raw)
+            line = _decode(raw, here == 0)
             if not line.strip():
                 continue
+            if chunk_rows and rows % chunk_rows == 0:
+                starts.append((rows, here, lineno))
+            rows += 1
             try:
                 obj = json.loads(line)
             except ValueError:
@@ -365,7 +384,7 @@ def _jsonl_kinds(f: InputFile) -> dict[str, str]:
                 continue
             for k, v in obj.items():
                 seen.setdefault(k, set()).add(_value_kind(v))
-    return {k: _column_kind(kinds - {"null"}) for k, kinds in seen.items()}
+    return {k: _column_kind(kinds - {"null"}) for k, kinds in seen.items()}, starts
 
 
 _INT64 = (-(2**63), 2**63 - 1)
@@ -408,40 +427,44 @@ def _kind_name(v) -> str:
     return {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(type(v), type(v).__name__)
 
 
+def _jsonl_row(line: str, columns: Columns) -> tuple[dict | None, str | None]:
+    """A line's object and the reason it cannot be scored (None: it can, as far as reading goes)."""
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return None, "not valid JSON"
+    if not isinstance(obj, dict):
+        return None, "not a JSON object"
+    text = obj.get(columns.text)
+    if text is not None and not isinstance(text, str):
+        return obj, f"{columns.text} is {_kind_name(text)}, not a string"
+    return obj, None
+
+
 def _jsonl_frames(f: InputFile, n: int, columns: Columns, start: int, chunker) -> Iterator[pl.DataFrame]:
-    kinds = _jsonl_kinds(f)
-    names = list(kinds)
+    kinds, _ = _jsonl_scan(f)
     rows: list[tuple[int, int, dict | None, str | None]] = []
     rowno = 0
-    with f.path.open("r", encoding="utf-8-sig", errors="replace") as fh:
-        for lineno, line in enumerate(fh, 1):
+    with f.path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            line = _decode(raw, lineno == 1)
             if not line.strip():
                 continue
             rowno += 1
             if rowno <= start:
                 continue
-            try:
-                obj, reason = json.loads(line), None
-            except ValueError:
-                obj, reason = None, "not valid JSON"
-            if reason is None and not isinstance(obj, dict):
-                obj, reason = None, "not a JSON object"
-            if obj is not None:
-                text = obj.get(columns.text)
-                if text is not None and not isinstance(text, str):
-                    reason = f"{columns.text} is {_kind_name(text)}, not a string"
+            obj, reason = _jsonl_row(line, columns)
             rows.append((rowno, lineno, obj, reason))
             if len(rows) >= n:
-                yield _jsonl_frame(names, kinds, rows)
+                yield _jsonl_frame(kinds, rows)
                 rows = []
     if rows:
-        yield _jsonl_frame(names, kinds, rows)
+        yield _jsonl_frame(kinds, rows)
 
 
-def _jsonl_frame(names: list[str], kinds: dict[str, str], rows) -> pl.DataFrame:
+def _jsonl_frame(kinds: dict[str, str], rows) -> pl.DataFrame:
     data = {}
-    for name in names:
-        kind = kinds[name]
+    for name, kind in kinds.items():
         values = [None if obj is None else obj.get(name) for _, _, obj, _ in rows]
         if kind == "list":
             values = [None if v is None else [_as_text(x) for x in v] for v in values]
@@ -454,3 +477,160 @@ def _jsonl_frame(names: list[str], kinds: dict[str, str], rows) -> pl.DataFrame:
     data[LINE] = pl.Series(LINE, [r[1] for r in rows], dtype=pl.Int64)
     data[REJECT] = pl.Series(REJECT, [r[3] for r in rows], dtype=pl.String)
     return pl.DataFrame(data)
+
+
+# --- random access: one chunk at a time (Ray's read tasks) -------------------------------------
+
+@dataclass(frozen=True)
+class ChunkRef:
+    """Where chunk `index` of a file lies: its first row (0-based), row count, and for CSV and
+    JSONL its bytes [start, end) and first line."""
+
+    index: int
+    first_row: int
+    rows: int
+    start: int = 0
+    end: int = 0
+    first_line: int = 1
+
+
+@dataclass
+class FilePlan:
+    """A file cut into chunks, with what every chunk's reader needs (CSV header, JSONL kinds)."""
+
+    file: InputFile
+    chunk_rows: int
+    chunks: list[ChunkRef]
+    header: bytes = b""
+    kinds: dict[str, str] | None = None
+
+
+def plan_chunks(f: InputFile, chunk_rows: int) -> FilePlan:
+    """Cut a file into the chunks `iter_chunks` reads, so each can be read on its own: one pass
+    over a CSV or JSONL file (record and line boundaries), the footer of a parquet file."""
+    if f.fmt == "parquet":
+        total = int(pl.scan_parquet(f.path).select(pl.len()).collect().item())
+        chunks = [ChunkRef(k, first, min(chunk_rows, total - first)) for k, first in enumerate(range(0, total, chunk_rows))]
+        return FilePlan(f, chunk_rows, chunks)
+    if f.fmt == "jsonl":
+        kinds, starts = _jsonl_scan(f, chunk_rows)
+        return FilePlan(f, chunk_rows, _refs(starts, f.size, chunk_rows, total=None), kinds=kinds)
+    header, starts, total = _csv_scan(f, chunk_rows)
+    return FilePlan(f, chunk_rows, _refs(starts, f.size, chunk_rows, total), header=header)
+
+
+def _refs(starts: list[tuple[int, int, int]], size: int, n: int, total: int | None) -> list[ChunkRef]:
+    refs = []
+    for k, (row, offset, line) in enumerate(starts):
+        end = starts[k + 1][1] if k + 1 < len(starts) else size
+        rows = n if k + 1 < len(starts) else (n if total is None else total - row)
+        refs.append(ChunkRef(k, row, rows, offset, end, line))
+    return refs
+
+
+def _csv_scan(f: InputFile, chunk_rows: int) -> tuple[bytes, list[tuple[int, int, int]], int]:
+    """The header record's bytes, where each chunk's first record starts, and the record count.
+
+    A record ends at a line end outside quotes: the count of `"` so far is even (a doubled
+    quote inside a field counts twice), as polars and the csv module read it; a blank line is
+    a record (polars reads it as a row of nulls)."""
+    header, starts, records = b"", [], 0
+    offset = start = 0
+    open_quotes = False
+    first_line = 1
+    with f.path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            if not open_quotes:
+                start, first_line = offset, lineno
+            offset += len(raw)
+            if raw.count(b'"') % 2:
+                open_quotes = not open_quotes
+            if open_quotes:
+                continue
+            if not header:
+                header = raw if raw.endswith(b"\n") else raw + b"\n"
+                continue
+            if records % chunk_rows == 0:
+                starts.append((records, start, first_line))
+            records += 1
+    if open_quotes:  # a quote never closed: the rest of the file is one (broken) record
+        if records % chunk_rows == 0:
+            starts.append((records, start, first_line))
+        records += 1
+    return header, starts, records
+
+
+def read_chunk(plan: FilePlan, ref: ChunkRef, columns: Columns) -> tuple[Chunk, str | None]:
+    """Chunk `ref.index` of the file on its own, and the one-line problem when the file breaks
+    off inside it (its good rows are in the chunk)."""
+    f = plan.file
+    problem = None
+    if f.fmt == "parquet":
+        try:
+            frame = pl.scan_parquet(f.path).slice(ref.first_row, ref.rows).collect()
+        except Exception as exc:  # noqa: BLE001 - polars raises many kinds for a damaged file
+            frame = pl.DataFrame()
+            problem = f"{f.path}: cannot read rows {ref.first_row + 1:,}-{ref.first_row + ref.rows:,} ({_first_line(exc)})"
+    elif f.fmt == "jsonl":
+        frame = _jsonl_range(f, ref, plan.kinds or {}, columns)
+    else:
+        frame, problem = _csv_range(f, ref, plan.header)
+    chunker = _Chunker(f, max(1, frame.height), frozenset(), 0)
+    chunker.row = ref.first_row
+    chunker.index = ref.index
+    chunks = list(chunker.add(frame)) if frame.height else []
+    if not chunks:
+        empty = pl.DataFrame({ROW: pl.Series([], dtype=pl.Int64), LINE: pl.Series([], dtype=pl.Int64),
+                              REJECT: pl.Series([], dtype=pl.String)})
+        chunks = [Chunk(f, ref.index, empty)]
+    return chunks[0], problem
+
+
+def _read_bytes(f: InputFile, ref: ChunkRef) -> bytes:
+    with f.path.open("rb") as fh:
+        fh.seek(ref.start)
+        return fh.read(ref.end - ref.start)
+
+
+def _jsonl_range(f: InputFile, ref: ChunkRef, kinds: dict[str, str], columns: Columns) -> pl.DataFrame:
+    rows = []
+    rowno, lineno = ref.first_row, ref.first_line - 1
+    for raw in io.BytesIO(_read_bytes(f, ref)):
+        lineno += 1
+        line = _decode(raw, ref.start == 0 and lineno == 1)
+        if not line.strip():
+            continue
+        rowno += 1
+        obj, reason = _jsonl_row(line, columns)
+        rows.append((rowno, lineno, obj, reason))
+    return _jsonl_frame(kinds, rows)
+
+
+def _csv_range(f: InputFile, ref: ChunkRef, header: bytes) -> tuple[pl.DataFrame, str | None]:
+    data = header + _read_bytes(f, ref)
+    try:
+        frame = pl.read_csv(io.BytesIO(data), infer_schema=False, encoding="utf8-lossy")
+        return frame.rename(dict(zip(frame.columns, _clean_names(frame.columns)))), None
+    except Exception:  # noqa: BLE001, S110 - a broken record in this chunk: its good rows, and where it broke
+        pass
+    text = data.decode("utf-8", errors="replace").lstrip("\ufeff")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    names = _clean_names(next(reader))
+    width, batch, line, problem = len(names), [], reader.line_num, None
+    while True:
+        try:
+            rec = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            problem = f"line {ref.first_line + line - 1}: {exc}"
+            break
+        if len(rec) > width:
+            problem = f"line {ref.first_line + line - 1}: {len(rec)} fields where the header has {width}"
+            break
+        line = reader.line_num
+        batch.append([v if v != "" else None for v in rec] + [None] * (width - len(rec)))
+    frame = _rows_frame(names, batch)
+    if problem is not None:
+        problem = f"{f.path}: {problem}; the {ref.first_row + len(batch):,} rows before it were scored"
+    return frame, problem

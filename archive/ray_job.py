@@ -2,8 +2,9 @@
 each load the models once, parts written under the same names and listed in the same manifest
 as the one-machine scorer (so either can resume the other).
 
-    read_datasource(ChunkSource)   one read task per input file; one block per chunk (the rows of
-                                   `archive.inputs.iter_chunks`, chunks finished earlier skipped)
+    read_datasource(ChunkSource)   one read task per unfinished chunk (`archive.inputs.plan_chunks`
+                                   cuts each file as the one-machine reader does; `read_chunk` reads
+                                   one chunk on its own), each yielding its chunk as one block
     .map_batches(ScoreChunks,      an actor pool (ActorPoolStrategy(size=workers)); each actor builds
         batch_format="pyarrow")    the classifier through finterm.wiring with `threads` cores, scores a
                                    chunk with the one-machine code and writes its part atomically
@@ -26,12 +27,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
+import socket
 import warnings
 from pathlib import Path
 
 import polars as pl
 
-from .inputs import BrokenRecord, Chunk, Columns, InputFile, iter_chunks
+from .inputs import Chunk, ChunkRef, Columns, FilePlan, InputFile, plan_chunks, read_chunk
 from .local import ProgressBar, RunStats, StopControl, commit_result
 from .parts import OutputDir, model_identity
 from .scoring import ChunkScorer
@@ -56,9 +59,14 @@ def ray_unavailable_reason() -> str | None:
     return None
 
 
-def _chunk_table(chunk: Chunk):
-    frame = chunk.frame.with_columns(pl.lit(str(chunk.file.path)).alias(FILE), pl.lit(chunk.index, dtype=pl.Int64).alias(CHUNK),
-                                     pl.lit(chunk.read, dtype=pl.Int64).alias(ROWS), pl.lit(None, dtype=pl.String).alias(ERROR))
+def _chunk_table(chunk: Chunk, problem: str | None):
+    """A chunk as one block: its rows, which file and chunk they are, how many, and the problem
+    that broke the file off inside it (a block with no rows says only that)."""
+    frame = chunk.frame
+    if frame.height == 0:
+        return _error_table(chunk.file, problem or "")
+    frame = frame.with_columns(pl.lit(str(chunk.file.path)).alias(FILE), pl.lit(chunk.index, dtype=pl.Int64).alias(CHUNK),
+                               pl.lit(chunk.read, dtype=pl.Int64).alias(ROWS), pl.lit(problem, dtype=pl.String).alias(ERROR))
     return frame.to_arrow()
 
 
@@ -67,27 +75,26 @@ def _error_table(f: InputFile, message: str):
                         schema={FILE: pl.String, CHUNK: pl.Int64, ROWS: pl.Int64, ERROR: pl.String}).to_arrow()
 
 
-def _make_datasource(items: list[tuple[InputFile, frozenset]], chunk_rows: int, columns: Columns):
+def _make_datasource(work: list[tuple[FilePlan, ChunkRef]], columns: Columns):
     from ray.data import Datasource, ReadTask
     from ray.data.block import BlockMetadata
 
     class ChunkSource(Datasource):
-        """One read task per input file, yielding one block per unfinished chunk."""
+        """One read task per unfinished chunk, each yielding its chunk as one block: Ray hands a
+        read task's output to one actor call, so a task per chunk is what spreads a file over
+        the workers (and keeps a call's memory to one chunk)."""
 
         def estimate_inmemory_data_size(self):
-            return sum(f.size for f, _ in items) or None
+            return None  # unknown: Ray would otherwise split blocks it thinks too big
 
         def get_read_tasks(self, parallelism, per_task_row_limit=None, data_context=None):
             tasks = []
-            for f, skip in items:
-                def read(f=f, skip=skip):
-                    try:
-                        for chunk in iter_chunks(f, chunk_rows, columns, skip):
-                            yield _chunk_table(chunk)
-                    except BrokenRecord as exc:
-                        yield _error_table(f, exc.message)
+            for plan, ref in work:
+                def read(plan=plan, ref=ref):
+                    chunk, problem = read_chunk(plan, ref, columns)
+                    yield _chunk_table(chunk, problem)
 
-                meta = BlockMetadata(num_rows=None, size_bytes=f.size, exec_stats=None, input_files=(str(f.path),))
+                meta = BlockMetadata(num_rows=None, size_bytes=None, exec_stats=None, input_files=(str(plan.file.path),))
                 tasks.append(ReadTask(read, meta))
             return tasks
 
@@ -116,8 +123,9 @@ class ScoreChunks:
             raise TypeError("expected a table")
         rows = []
         for (path, index), group in frame.group_by([FILE, CHUNK], maintain_order=True):
+            problem = group[ERROR][0]
             if index < 0:
-                rows.append({"entry": None, "error": group[ERROR][0], "pid": os.getpid(), "rss_mb": _rss_mb()})
+                rows.append({"entry": None, "error": problem, "pid": os.getpid(), "rss_mb": _rss_mb()})
                 continue
             expected = int(group[ROWS][0])
             if group.height != expected:
@@ -126,7 +134,8 @@ class ScoreChunks:
             chunk = Chunk(self.files[path], int(index), data)
             result = self.scorer.score(chunk)
             entry = commit_result(self.out, result, self.models, self.engine, self.columns)
-            rows.append({"entry": json.dumps(entry), "error": None, "pid": os.getpid(), "rss_mb": _rss_mb()})
+            entry["worker"] = f"{socket.gethostname()}:{os.getpid()}"
+            rows.append({"entry": json.dumps(entry), "error": problem, "pid": os.getpid(), "rss_mb": _rss_mb()})
         import pyarrow as pa
 
         return pa.Table.from_pylist(rows, schema=pa.schema([("entry", pa.string()), ("error", pa.string()),
@@ -163,6 +172,7 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> dict:
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     ctx.enable_auto_log_stats = False
+    ctx.target_max_block_size = None  # a chunk is one block however large: its part is written whole
     logging.getLogger("ray.data").setLevel(logging.ERROR)  # "progress bars disabled" and the like
     return dict(ray.cluster_resources())
 
@@ -180,15 +190,18 @@ def run_ray(files: list[InputFile], out: OutputDir, *, config, columns: Columns,
     (the chunks in flight are dropped; the finished ones are listed)."""
     from ray.data import ActorPoolStrategy, read_datasource
 
-    items = []
+    work: list[tuple[FilePlan, ChunkRef]] = []
     for f in files:
-        done = frozenset(out.done(f))
+        done = out.done(f)
         stats.skipped += len(done)
-        items.append((f, done))
+        plan = plan_chunks(f, chunk_rows)
+        work += [(plan, ref) for ref in plan.chunks if ref.index not in done]
     info: dict = {"engine": "", "models": None, "workers": {}}
-    if not items:
+    if not work:
         return info
-    ds = read_datasource(_make_datasource(items, chunk_rows, columns), num_cpus=READ_CPUS)
+    # One block per chunk, never split: as many blocks asked for as there are read tasks (Ray
+    # would otherwise cut each task's blocks up to reach its own idea of parallelism).
+    ds = read_datasource(_make_datasource(work, columns), num_cpus=READ_CPUS, override_num_blocks=len(work))
     with warnings.catch_warnings():
         # max_restarts has no named parameter in Ray 2.60 (the pin): passed the old way.
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -198,7 +211,9 @@ def run_ray(files: list[InputFile], out: OutputDir, *, config, columns: Columns,
                                    "out": str(out.path), "files": files},
             batch_size=None,  # a block is one chunk: its part is written whole by one actor
             batch_format="pyarrow",
-            compute=ActorPoolStrategy(size=workers),
+            # One chunk at a time per actor: a free actor takes the next chunk (rather than chunks
+            # queued up front behind a busy one), so the workers finish together.
+            compute=ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1),
             num_cpus=max(0.1, threads - READ_CPUS),
             # A worker that dies fails the run, and the rerun resumes from the finished parts;
             # Ray's default (restart it) logs an error per actor whose constructor arguments sit
@@ -210,6 +225,7 @@ def run_ray(files: list[InputFile], out: OutputDir, *, config, columns: Columns,
             info["workers"][row["pid"]] = max(info["workers"].get(row["pid"], 0.0), row["rss_mb"] or 0.0)
             if row["error"]:
                 stats.broken.append(row["error"])
+            if not row["entry"]:
                 continue
             entry = json.loads(row["entry"])
             with stops.critical():
@@ -224,14 +240,53 @@ def run_ray(files: list[InputFile], out: OutputDir, *, config, columns: Columns,
     return info
 
 
-def stop_ray() -> None:
+def stop_ray(local: bool = False) -> None:
+    """ray.shutdown(); for a local Ray (started by us), its workers that outlive it are ended.
+
+    Ray's workers notice that their raylet is gone only between calls, so one in the middle of
+    a chunk goes on scoring for a while after the shutdown (a minute was seen on a busy
+    machine): our own child processes, ended by their ids."""
+    ours = _descendants(os.getpid()) if local else set()
     try:
         import ray
 
         if ray.is_initialized():
             ray.shutdown()
-    except Exception:  # shutting down after a failure must not hide the failure
+    except Exception:
         log.exception("ray.shutdown failed")
+    for pid in ours:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if not fh.read().startswith(b"ray::"):
+                    continue
+            os.kill(pid, signal.SIGKILL)
+        except (OSError, ValueError):
+            continue
+
+
+def _descendants(root: int) -> set[int]:
+    """Process ids below `root` (Linux /proc; empty elsewhere)."""
+    parent: dict[int, int] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return set()
+    for name in entries:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", encoding="ascii", errors="replace") as fh:
+                parent[int(name)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    out, frontier = set(), [root]
+    while frontier:
+        pid = frontier.pop()
+        for child, pp in parent.items():
+            if pp == pid and child not in out:
+                out.add(child)
+                frontier.append(child)
+    return out
 
 
 __all__ = ["ScoreChunks", "default_workers", "ray_unavailable_reason", "run_ray", "start_ray", "stop_ray"]

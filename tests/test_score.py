@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from finterm.archive.inputs import Columns, InputFile, iter_chunks
+from finterm.archive.inputs import BrokenRecord, Columns, InputFile, iter_chunks, plan_chunks, read_chunk
 from finterm.archive.scoring import OUTPUT_COLUMNS, tweet_fields
 from finterm.records import make_tweet
 from finterm.sources.replay import read_rows
@@ -212,7 +212,7 @@ def test_column_mapping_and_missing_columns(finterm, model_args, tmp_path):
     assert got["tweet_id"].to_list() == [7, 8] and got["sentiment"].to_list() == ["Bullish", "Bearish"]
     r, err = run_score(finterm, src, "-o", out, "--text-col", "body", "--time-col", "ts", "--id-col", "tweet_id",
                        "--chunk-rows", "5", *model_args)
-    assert r.returncode == 2 and "other settings (chunk_rows 8192 there, 5 now)" in err
+    assert r.returncode == 2 and "other settings (chunk_rows 4096 there, 5 now)" in err
 
 
 def test_folders_and_globs(finterm, model_args, tmp_path):
@@ -240,6 +240,52 @@ def test_chunks_are_the_same_rows_whatever_is_skipped(tmp_path):
     assert some == {1: every[1]}
 
 
+def _tricky_files(d: Path) -> list[Path]:
+    """A CSV with a BOM, CRLF, quoted newlines and doubled quotes and a blank line; a JSONL with a
+    BOM, blank and broken lines and a U+2028 in a string; a parquet of several row groups; a CSV
+    whose last quote never closes."""
+    rows = ["\ufeffcreated_at,id,text"]
+    for i in range(23):
+        rows.append(f"2024-01-01T00:00:{i:02d}Z,{i}," + (f'"multi\nline ""{i}"" $AAPL"' if i % 5 == 0 else f"plain {i}"))
+        if i == 7:
+            rows.append("")
+    (d / "x.csv").write_bytes(("\r\n".join(rows) + "\r\n").encode())
+    lines = []
+    for i in range(23):
+        lines.append(json.dumps({"created_at": "2024-01-01T00:00:00Z", "id": i, "text": f"t{i} \u2028 x",
+                                 "symbols": ["A"] if i % 2 else None}, ensure_ascii=False))
+        lines += [""] if i == 4 else ["{bad"] if i == 9 else []
+    (d / "x.jsonl").write_bytes(("\ufeff" + "\n".join(lines)).encode())
+    pl.DataFrame({"created_at": ["2024-01-01T00:00:00Z"] * 23, "text": [f"p{i}" for i in range(23)]}).write_parquet(
+        d / "x.parquet", row_group_size=7)
+    (d / "cut.csv").write_text("created_at,id,text\n" + "".join(f"2024-01-01T00:00:00Z,{i},t{i}\n" for i in range(12))
+                               + '2024-01-01T00:00:00Z,12,"open\n')
+    return [d / "x.csv", d / "x.jsonl", d / "x.parquet", d / "cut.csv"]
+
+
+def test_a_chunk_read_on_its_own_is_the_chunk_read_in_order(tmp_path):
+    """Ray's read tasks read chunk k alone (plan_chunks, read_chunk); the one-machine scorer reads
+    the file in order (iter_chunks): the same rows, numbered the same, the same problem."""
+    for path in _tricky_files(tmp_path):
+        f = InputFile.at(path)
+        in_order, problems = [], []
+        try:
+            for chunk in iter_chunks(f, 5, Columns()):
+                in_order.append(chunk)  # noqa: PERF402 - a generator that raises after its chunks
+        except BrokenRecord as exc:
+            problems.append(exc.message)
+        plan = plan_chunks(f, 5)
+        alone, problems_alone = [], []
+        for ref in plan.chunks:
+            chunk, problem = read_chunk(plan, ref, Columns())
+            alone += [chunk] if chunk.read else []
+            problems_alone += [problem] if problem else []
+        assert [c.index for c in in_order] == [c.index for c in alone], path.name
+        assert all(a.frame.equals(b.frame) for a, b in zip(in_order, alone)), path.name
+        assert problems == problems_alone, path.name
+    assert problems == [f"{tmp_path / 'cut.csv'}: line 14: unexpected end of data; the 12 rows before it were scored"]
+
+
 def test_help_says_when_ray_pays(finterm):
     r = finterm("score", "--help")
     out = r.stdout.decode()
@@ -261,9 +307,10 @@ def test_ray_local_gives_the_same_rows_and_labels(finterm, model_args, tmp_path,
     assert r.returncode == 0, err
     env = {**cli_env, "RAY_AUTH_MODE": "disabled"}
     out = tmp_path / "ray"
-    r = finterm("score", src, "-o", out, "--chunk-rows", "16", "--ray", "--workers", "1", *model_args, env=env, timeout=300)
+    r = finterm("score", src, "-o", out, "--chunk-rows", "16", "--ray", "--workers", "2", *model_args, env=env, timeout=300)
     err = r.stderr.decode()
     assert r.returncode == 0, err
-    assert "on a local Ray: 1 worker x 1 thread" in err and "64 rows read: 64 scored + 0 rejected, in 4 chunks" in err
+    assert "on a local Ray: 2 workers x 1 thread" in err and "64 rows read: 64 scored + 0 rejected, in 4 chunks" in err
     assert parts(out).equals(parts(local))
     assert sorted(p.name for p in out.glob("*.parquet")) == sorted(p.name for p in local.glob("*.parquet"))
+    assert sorted(c["chunk"] for c in manifest_chunks(out)) == [0, 1, 2, 3]
