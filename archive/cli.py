@@ -207,7 +207,12 @@ def _run_local(args, config, files, out, columns, stops, stats, progress) -> str
 
     progress.note = "loading models"
     progress.draw(force=True)
-    clf = build_classifier(config, batch_scoring=True, threads=args.threads or 0)
+
+    def on_engine(message: str) -> None:  # DeepSparse compiles: a note on the bar, not lines under it
+        log.info(message)
+        progress.note = "DeepSparse compiling" if message.startswith("compiling") else ""
+
+    clf = build_classifier(config, batch_scoring=True, progress=on_engine, threads=args.threads or 0)
     models = model_identity(clf)
     out.check_models(models)
     progress.note = ""
