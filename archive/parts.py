@@ -178,8 +178,9 @@ class OutputDir:
         return warnings
 
     def check_models(self, models: dict[str, str]) -> None:
+        """The models' files must be the ones earlier parts were scored with (names may differ)."""
         for e in self.entries.values():
-            if e.get("models") and e["models"] != models:
+            if e.get("models") and _digests(e["models"]) != _digests(models):
                 raise InputError(f"{self.path}: its parts were scored by other models ({_models(e['models'])}; now "
                                  f"{_models(models)}); choose another -o folder")
 
@@ -230,6 +231,10 @@ def entry_for(f: InputFile, chunk: int, *, part: str | None, rejects: str | None
     return {"file": str(f.path), "size": f.size, "mtime_ns": f.mtime_ns, "chunk": chunk, "first_row": first_row,
             "part": part, "rejects": rejects, "read": read, "scored": scored, "rejected": rejected,
             "engine": engine, "models": models, "tickers": tickers}
+
+
+def _digests(m: dict[str, str]) -> dict[str, str]:
+    return {task: ident.rsplit(" ", 1)[-1] for task, ident in m.items()}
 
 
 def _models(m: dict[str, str]) -> str:

@@ -16,6 +16,7 @@ from finterm.archive.scoring import OUTPUT_COLUMNS, tweet_fields
 from finterm.records import make_tweet
 from finterm.sources.replay import read_rows
 from tests.conftest import STOCKNET_JSONL, popen_finterm
+from tests.modelkit import make_sentiment_folder
 
 pytestmark = pytest.mark.slow
 
@@ -213,6 +214,28 @@ def test_column_mapping_and_missing_columns(finterm, model_args, tmp_path):
     r, err = run_score(finterm, src, "-o", out, "--text-col", "body", "--time-col", "ts", "--id-col", "tweet_id",
                        "--chunk-rows", "5", *model_args)
     assert r.returncode == 2 and "other settings (chunk_rows 4096 there, 5 now)" in err
+
+
+def test_a_changed_input_is_scored_again_and_other_models_are_refused(finterm, model_args, tmp_path, tiny_models):
+    src = tmp_path / "a.jsonl"
+    row = {"created_at": "2024-01-01T00:00:00Z", "text": "$SPY up"}
+    src.write_text("".join(json.dumps({**row, "id": f"r{i}"}) + "\n" for i in range(5)))
+    out = tmp_path / "out"
+    r, err = run_score(finterm, src, "-o", out, "--chunk-rows", "2", *model_args)
+    assert r.returncode == 0 and "5 rows read" in err
+    with src.open("a") as fh:
+        fh.write(json.dumps({**row, "id": "r5"}) + "\n")
+    r, err = run_score(finterm, src, "-o", out, "--chunk-rows", "2", *model_args)
+    assert r.returncode == 0, err
+    assert "changed since 3 of its parts were written: scoring it again" in err and "0 done before" in err
+    assert parts(out)["id"].to_list() == [f"r{i}" for i in range(6)]
+    copy = make_sentiment_folder(tmp_path / "copy-of-sentiment")  # the same model file in another folder
+    r, err = run_score(finterm, src, "-o", out, "--chunk-rows", "2", "--sentiment-model", copy,
+                       "--topic-model", tiny_models[1], "--engine", "onnxruntime")
+    assert r.returncode == 0 and "3 done before" in err, err
+    r, err = run_score(finterm, src, "-o", out, "--chunk-rows", "2", "--sentiment-model", tiny_models[1],
+                       "--topic-model", tiny_models[1], "--engine", "onnxruntime")  # another model file as sentiment
+    assert r.returncode == 2 and "scored by other models" in err
 
 
 def test_folders_and_globs(finterm, model_args, tmp_path):
