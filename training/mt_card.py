@@ -39,6 +39,21 @@ def _per_class(m: dict) -> list[str]:
     return out
 
 
+def _news_section(title: str, file: str, m: dict, labels: list[str], picture: str | None, alt: str, full: bool) -> list[str]:
+    """One news head's results: accuracy, and for the first engine the per-class table, the confusion
+    matrix as a table and its picture."""
+    out = [f"### {title} (`{display_path(file)}`, {m['n']} rows)", "",
+           f"Accuracy {_pct(m['accuracy'])}, macro-F1 {_pct(m['macro_f1'])}; always-majority would score "
+           f"{_pct(m['majority_baseline'])}.", ""]
+    if full:
+        out += _per_class(m) + ["", "Confusion matrix (rows true, columns predicted):", ""]
+        out += _md_confusion(m["confusion"], labels, labels)
+        if picture:
+            out += ["", f"![{alt} confusion matrix]({picture})"]
+        out.append("")
+    return out
+
+
 def _head_fig(h: dict) -> str:
     parts = []
     for k, v in h.items():
@@ -150,28 +165,11 @@ def write_multitask_card(out_dir: Path, info: dict) -> Path:
         sc = r["scores"]
         tps = r.get("tweets_per_second")
         L += [f"## Results through {eng}" + (f" ({tps:.0f} tweets/s in this evaluation)" if tps else ""), ""]
-        if "news_sentiment" in sc:
-            m = sc["news_sentiment"]
-            L += [f"### News sentiment (`{display_path(info['splits']['news_sentiment']['file'])}`, {m['n']} rows)", "",
-                  f"Accuracy {_pct(m['accuracy'])}, macro-F1 {_pct(m['macro_f1'])}; always-majority would score "
-                  f"{_pct(m['majority_baseline'])}.", ""]
-            if eng == first:
-                L += _per_class(m) + ["", "Confusion matrix (rows true, columns predicted):", ""]
-                L += _md_confusion(m["confusion"], HEADS["sentiment"], HEADS["sentiment"])
-                if "news_sentiment" in info["pictures"]:
-                    L += ["", f"![news sentiment confusion matrix]({info['pictures']['news_sentiment']})"]
-                L.append("")
-        if "news_topic" in sc:
-            m = sc["news_topic"]
-            L += [f"### Topic (`{display_path(info['splits']['news_topic']['file'])}`, {m['n']} rows)", "",
-                  f"Accuracy {_pct(m['accuracy'])}, macro-F1 {_pct(m['macro_f1'])}; always-majority would score "
-                  f"{_pct(m['majority_baseline'])}.", ""]
-            if eng == first:
-                L += _per_class(m) + ["", "Confusion matrix (rows true, columns predicted):", ""]
-                L += _md_confusion(m["confusion"], HEADS["topic"], HEADS["topic"])
-                if "news_topic" in info["pictures"]:
-                    L += ["", f"![topic confusion matrix]({info['pictures']['news_topic']})"]
-                L.append("")
+        for source, title, head, alt in (("news_sentiment", "News sentiment", "sentiment", "news sentiment"),
+                                         ("news_topic", "Topic", "topic", "topic")):
+            if source in sc:
+                L += _news_section(title, info["splits"][source]["file"], sc[source], HEADS[head],
+                                   info["pictures"].get(source) if eng == first else None, alt, full=eng == first)
         if "stocktwits" in sc:
             m = sc["stocktwits"]
             L += [f"### StockTwits (`{display_path(info['splits']['stocktwits']['file'])}`, {m['n']} rows)", "",

@@ -108,6 +108,22 @@ def validate(model, sources: dict[str, Source], pad: int, device: torch.device, 
     return logits, scores
 
 
+def _finite(loss, who: str, step: int) -> float:
+    """The loss as a number; a run whose loss is NaN or infinite stops in one line."""
+    value = loss.item()
+    if not math.isfinite(value):
+        raise TrainError(f"{who}: the loss is {value} at step {step}")
+    return value
+
+
+def _out_of_time(budget: Budget, reserve: float, step: int, total: int, who: str) -> bool:
+    """True (and said in the log) when the time budget leaves only the reserve for what follows training."""
+    if budget.left() < reserve and step < total:
+        log(f"{who}: time budget reached at step {step} of {total}: stopping there")
+        return True
+    return False
+
+
 def _fmt(head: dict) -> str:
     return ", ".join(f"{k} {v:.4f}" for k, v in head.items())
 
@@ -167,14 +183,10 @@ def train_teacher_mt(sources: dict[str, Source], backbone: Path, out_dir: Path, 
                     f"({total / spe:.2f} epochs{'' if total < planned else ', the planned length'})")
             t_cal, s_cal = time.time(), step
         if step % 100 == 0:
-            lv = loss_v.item()
-            if not math.isfinite(lv):
-                raise TrainError(f"teacher seed {seed}: the loss is {lv} at step {step}")
-            log(f"teacher seed {seed} step {step}/{total} epoch {stream.epoch} loss {lv:.4f} "
+            log(f"teacher seed {seed} step {step}/{total} epoch {stream.epoch} loss {_finite(loss_v, 'teacher', step):.4f} "
                 f"{(time.time() - t0) / step:.3f} s/step")
-        if budget.left() < reserve and step < total:
+        if _out_of_time(budget, reserve, step, total, f"teacher seed {seed}"):
             stopped = step
-            log(f"teacher seed {seed}: time budget reached at step {step} of {total}: stopping there")
             break
     _sync(device)
     train_secs = time.time() - t0
@@ -395,14 +407,10 @@ def train_student_mt(sources: dict[str, Source], teacher_dirs: list[Path], out_d
                 model.bert.get_input_embeddings().weight.requires_grad_(False)
             log(f"student: quantization-aware training from step {step} (fp32 from here)")
         if step % 100 == 0:
-            lv = loss_v.item()
-            if not math.isfinite(lv):
-                raise TrainError(f"student: the loss is {lv} at step {step}")
-            log(f"student step {step}/{total} recipe epoch {step / spe:.2f} loss {lv:.4f} "
+            log(f"student step {step}/{total} recipe epoch {step / spe:.2f} loss {_finite(loss_v, 'student', step):.4f} "
                 f"sparsity {encoder_sparsity(model):.3f} {(time.time() - t0) / (step - start):.3f} s/step")
-        if budget.left() < reserve and step < total:
+        if _out_of_time(budget, reserve, step, total, "student"):
             stopped = step
-            log(f"student: time budget reached at step {step} of {total}: stopping there")
             break
     manager.finalize(model)
     _sync(device)
