@@ -173,7 +173,7 @@ def run(args: argparse.Namespace, stop=None) -> int:
 
     if stop is not None and stop.requested:  # the screen is gone: say where the run stopped
         sys.stderr.write(stop_line(pipeline, stop.name) + "\n")
-        return leave(pipeline, stop.exit_code or 1)
+        return leave(pipeline, stop.exit_code or 1, now=True)
     if pipeline.failed:
         _say(pipeline.failed)
         return leave(pipeline, 1)

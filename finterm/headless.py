@@ -198,14 +198,15 @@ def run_headless(pipeline: Pipeline, sink: JsonlSink, err: TextIO | None = None,
     code = (stop.exit_code or 1) if stop.requested else (1 if pipeline.failed else 0)
     if own:
         return code
-    return leave(pipeline, code)
+    return leave(pipeline, code, now=stop.requested)
 
 
-def leave(pipeline: Pipeline, code: int) -> int:
-    """The exit code; but when the pipeline gave up a batch still inside the engine, end the
-    process here (output flushed, files closed already): the interpreter's shutdown must not
-    wait for, or tear down under, an engine thread that is still running."""
-    if not pipeline.running:
+def leave(pipeline: Pipeline, code: int, now: bool = False) -> int:
+    """The exit code; but after a stop signal (`now`), or when the pipeline gave up a batch
+    still inside the engine, end the process here (output flushed, files closed already): the
+    interpreter's shutdown would wait for engine threads (a DeepSparse compile under way holds
+    the exit for as long as it takes, seen: 20 s on a busy machine) or tear down under them."""
+    if not now and not pipeline.running:
         return code
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):

@@ -29,9 +29,9 @@ log = logging.getLogger("finterm.pipeline.runner")
 
 Sink = Callable[[list[Scored]], None]
 #: How long `finish` waits for the batch in flight after a stop before giving it up: an idle
-#: machine scores a batch well within it; a busy one (or a batch waiting for a DeepSparse
-#: compile) must not hold the exit for tens of seconds.
-STOP_GRACE_S = 2.0
+#: machine scores even a batch-scoring chunk (256 posts, ~0.6 s) within it; a busy one (or a
+#: batch waiting for a DeepSparse compile) must not hold the exit for tens of seconds.
+STOP_GRACE_S = 1.0
 #: Latency samples kept for the percentiles (the most recent ones).
 SAMPLES = 4096
 
@@ -151,10 +151,11 @@ class Pipeline:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
-    def finish(self, grace_s: float = STOP_GRACE_S) -> bool:
+    def finish(self, grace_s: float | None = None) -> bool:
         """After `stop()`: wait up to `grace_s` for the batch in flight; if it is still being
         scored then, give it up (not written; counted in `unscored`) and close the sinks now,
         so the exit never waits on a slow engine. True when the run is over (sinks closed)."""
+        grace_s = STOP_GRACE_S if grace_s is None else grace_s
         if self.join(grace_s):
             return True
         with self._deliver:

@@ -7,6 +7,8 @@ in order, so a test can check the order of things without measuring time:
 - FINTERM_SLOW_LOG: the events file: `start N` / `end N` around each batch the classifier
   scores, `signal NAME` when a stop signal reaches finterm's handler, `loading` when the
   models start loading;
+- FINTERM_SLOW_GRACE: how long a stop waits for the batch in flight before giving it up
+  (pipeline.runner.STOP_GRACE_S; default 60 here, so only `hang` ever gives one up);
 - FINTERM_SLOW_MODE: `batch` (each batch takes FINTERM_SLOW_S seconds, default 0.2),
   `gate` (as `batch`, but batch FINTERM_SLOW_GATE and later ones, default 2, wait for a
   signal before they go on: so a signal always finds a batch in flight), `hang` (the second
@@ -41,6 +43,9 @@ def note(line: str) -> None:
 def install() -> None:
     from finterm import signals, wiring
     from finterm.engine.classifier import Classifier
+    from finterm.pipeline import runner
+
+    runner.STOP_GRACE_S = float(os.environ.get("FINTERM_SLOW_GRACE", "60"))
 
     real_on_signal = signals.StopController._on_signal
 

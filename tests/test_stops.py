@@ -32,8 +32,9 @@ def write_replay(path, n=ROWS):
     return path
 
 
-def slow_finterm(args, cwd, env, log, mode="gate", slow_s="0.2"):
-    env = dict(env, FINTERM_SLOW_LOG=str(log), FINTERM_SLOW_MODE=mode, FINTERM_SLOW_S=slow_s)
+def slow_finterm(args, cwd, env, log, mode="gate", slow_s="0.2", grace_s="60"):
+    env = dict(env, FINTERM_SLOW_LOG=str(log), FINTERM_SLOW_MODE=mode, FINTERM_SLOW_S=slow_s,
+               FINTERM_SLOW_GRACE=grace_s)
     return subprocess.Popen([sys.executable, "-m", "tests.slowcli", *map(str, args)], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -96,7 +97,7 @@ def test_a_batch_stuck_in_the_engine_is_given_up_and_the_run_still_ends(tmp_path
     src = write_replay(tmp_path / "tweets.jsonl")
     log = tmp_path / "events.txt"
     proc = slow_finterm(["--replay", src, "--speed", "max", "--headless", "--batch-size", "8", *model_args],
-                        tmp_path, cli_env, log, mode="hang")
+                        tmp_path, cli_env, log, mode="hang", grace_s="0.5")
     wait_for_event(log, "start 2", proc)  # the second batch never ends
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
