@@ -110,6 +110,11 @@ class ScoreChunks:
         from finterm.wiring import build_classifier
 
         self.clf = build_classifier(config, batch_scoring=True, threads=threads, progress=lambda message: None)
+        # The actor waits for its DeepSparse compiles before its first chunk: with a core or two
+        # of its own, the ONNX Runtime bridge would take the core the compile needs (compiles
+        # run 10 nicer, and Ray's workers at nice 15 already), and a few seconds of
+        # compiling became tens of seconds of bridged scoring on a busy machine.
+        self.clf.wait_ready()
         self.columns = Columns(**columns)
         self.scorer = ChunkScorer(self.clf, self.columns, probs=probs)
         self.models = model_identity(self.clf)

@@ -27,7 +27,7 @@ OUTPUT_COLUMNS = ("tickers", "sentiment", "sentiment_score", "topic", "topic_sco
 #: With --probs: one struct column per task, a field per label (the model folder's names).
 PROB_COLUMNS = ("sentiment_probs", "topic_probs")
 #: Distinct texts per classifier call: the progress bar moves and a stop is seen between calls.
-SLICE_TEXTS = 512
+SLICE_TEXTS = 256
 #: Characters of a rejected row's text kept in _rejects.jsonl.
 REJECT_TEXT_CHARS = 200
 #: Joins a row's tickers while the column is built (a control character: never in a ticker).
