@@ -12,6 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
+from finterm.config import ENGINES
 from finterm.errors import FintermError, InputError
 
 log = logging.getLogger("finterm.cli")
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--headless", action="store_true", help="no UI: one JSON object per scored tweet on stdout")
     p.add_argument("--record", metavar="OUT.parquet", help="append everything scored to a parquet file (crash-safe)")
     p.add_argument("--alerts", metavar="FILE", help="append one JSON object per alert (rules: `alerts:` in the config) to FILE")
-    p.add_argument("--engine", choices=("auto", "deepsparse", "onnxruntime"), help="inference engine (default: config, auto)")
+    p.add_argument("--engine", choices=ENGINES, help="inference engine (default: config, auto)")
     p.add_argument("--sentiment-model", metavar="DIR", help="sentiment model folder (default: see --model, else assets/models/sentiment)")
     p.add_argument("--topic-model", metavar="DIR", help="topic model folder (default: see --model, else assets/models/topic)")
     p.add_argument("--model", metavar="DIR", help="one model folder with a head per task (default: assets/models/finterm "
@@ -251,3 +252,5 @@ def _setup_logging(log_file: str | None) -> Path | None:
     return path
 
 
+if __name__ == "__main__":
+    raise SystemExit(main())
