@@ -15,6 +15,7 @@ import logging
 import sys
 from pathlib import Path
 
+from finterm.config import ENGINES
 from finterm.errors import FintermError, InputError
 
 log = logging.getLogger("finterm.label")
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", metavar="PATH", help="labels file (default: config labels_file, else ~/.local/share/finterm/labels.parquet)")
     p.add_argument("--export", metavar="OUT", help="write the reviewed labels of --task as text,label (.csv or .parquet) and exit")
     p.add_argument("--config", metavar="PATH", help="config file (as for finterm)")
-    p.add_argument("--engine", choices=("auto", "deepsparse", "onnxruntime"), help="inference engine (default: config, auto)")
+    p.add_argument("--engine", choices=ENGINES, help="inference engine (default: config, auto)")
     p.add_argument("--sentiment-model", metavar="DIR", help="sentiment model folder")
     p.add_argument("--topic-model", metavar="DIR", help="topic model folder")
     return p
