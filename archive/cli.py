@@ -158,6 +158,8 @@ def _config(args):
 def run(args: argparse.Namespace, stops: StopControl) -> int:
     from finterm.tui.logs import log_to_file
 
+    if args.workers and args.ray is None:
+        raise InputError("--workers goes with --ray (one machine scores with one process; --threads sets its cores)")
     config = _config(args)
     if log_to_file(config.log_file) is None:
         logging.getLogger("finterm").addHandler(logging.NullHandler())
@@ -237,10 +239,18 @@ def _run_ray(args, config, files, out, columns, stops, stats, progress) -> str:
     try:
         resources = start_ray(args.ray or None)
         workers = args.workers or default_workers(resources, threads)
-        progress.note = ""
+        progress.note = "workers loading models"
         stats.started = progress.t0 = _now()
-        info = run_ray(files, out, config=config, columns=columns, probs=args.probs, chunk_rows=args.chunk_rows,
-                       workers=workers, threads=threads, stops=stops, stats=stats, progress=progress)
+        try:
+            info = run_ray(files, out, config=config, columns=columns, probs=args.probs, chunk_rows=args.chunk_rows,
+                           workers=workers, threads=threads, stops=stops, stats=stats, progress=progress)
+        except (FintermError, Stopped):
+            raise
+        except Exception as exc:  # a worker or Ray itself failed: one line, the details in the log
+            log.exception("the Ray job failed")
+            first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[-1][:200]
+            raise FintermError(f"the Ray job failed ({first}); its finished parts are kept: run the same command "
+                               "again to go on (details in the log file)") from None
     finally:
         with stops.critical_quiet():
             stop_ray(local=not args.ray)

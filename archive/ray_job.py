@@ -234,6 +234,8 @@ def run_ray(files: list[InputFile], out: OutputDir, *, config, columns: Columns,
                 continue
             entry = json.loads(row["entry"])
             with stops.critical():
+                if progress is not None:
+                    progress.note = ""
                 if info["models"] is None:
                     info["models"] = entry["models"]
                     info["engine"] = entry.get("engine", "")

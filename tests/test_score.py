@@ -214,6 +214,8 @@ def test_column_mapping_and_missing_columns(finterm, model_args, tmp_path):
     r, err = run_score(finterm, src, "-o", out, "--text-col", "body", "--time-col", "ts", "--id-col", "tweet_id",
                        "--chunk-rows", "5", *model_args)
     assert r.returncode == 2 and "other settings (chunk_rows 4096 there, 5 now)" in err
+    r, err = run_score(finterm, src, "-o", tmp_path / "o2", "--text-col", "body", "--workers", "2", *model_args)
+    assert r.returncode == 2 and "--workers goes with --ray" in err
 
 
 def test_a_changed_input_is_scored_again_and_other_models_are_refused(finterm, model_args, tmp_path, tiny_models):
