@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 from argparse import Namespace
-from types import SimpleNamespace
 
 import polars as pl
 import pytest
 from textual.widgets import OptionList
 
+from finterm.config import Config
 from finterm.store.labels import LabelStore, read_corrections, task_view
 from finterm.tui.label_cli import score_file
 from finterm.tui.review_app import ReviewApp
@@ -47,8 +47,7 @@ def replay_csv(tmp_path_factory):
 def scored(replay_csv, tiny_models):
     sent, topic = tiny_models
     args = Namespace(file=str(replay_csv), sentiment_model=str(sent), topic_model=str(topic), engine="onnxruntime")
-    config = SimpleNamespace(models=SimpleNamespace(sentiment=None, topic=None), engine="auto",
-                             batching=SimpleNamespace(batch_size=16))
+    config = Config()
     return score_file(args, config)
 
 

@@ -63,14 +63,15 @@ def test_headless_live_stream_scores_and_records_every_tweet_once(tmp_path, cli_
         proc, got, err = run_live(["--headless", "--config", config, "--record", record, *model_args],
                                   tmp_path, env, lines=5, linger=0.2)
 
-    assert proc.returncode == 0, err
+    assert proc.returncode == 143, err  # ended by run_live's SIGTERM, as shells expect (issue 22)
     assert "Traceback" not in err
     out = [json.loads(x) for x in got]
     assert [o["id"] for o in out] == ["1", "2", "3", "4", "5"]
     assert out[0]["author"] == "user1" and out[0]["tickers"] == ["AAPL"]
     assert out[4]["tickers"] == ["AAPL", "TSLA"]
     assert out[0]["created_at"] == "2026-11-25T10:00:00Z"
-    assert "5 tweets" in err.strip().splitlines()[-1]
+    assert "finterm: 5 tweets in" in err
+    assert err.strip().splitlines()[-1] == "finterm: stopped by SIGTERM · 5 scored, the last id 5"
     assert err.count("finterm: reconnecting") == 1  # the dropped connection, said once on stderr
 
     rec = pl.read_parquet(record)
@@ -91,7 +92,7 @@ def test_headless_says_once_on_stderr_that_it_polls_when_the_stream_is_forbidden
         env = dict(cli_env, X_BEARER_TOKEN=TOKEN, FINTERM_X_API_BASE=server.base_url)
         # the linger lets a few more polls run, which must not repeat the notice
         proc, got, err = run_live(["--headless", "--config", config, *model_args], tmp_path, env, lines=3, linger=1.0)
-    assert proc.returncode == 0, err
+    assert proc.returncode == 143, err  # ended by run_live's SIGTERM, as shells expect (issue 22)
     assert [json.loads(x)["id"] for x in got] == ["1", "2", "3"]
     assert err.count("finterm: polling") == 1 and "access level" in err, err
     assert TOKEN not in err
