@@ -36,12 +36,13 @@ reason) and _manifest.jsonl (the finished parts). Stopped (Ctrl-C, SIGTERM), the
 goes on where it stopped: finished parts are kept and skipped. Labels are the ones
 `finterm --replay FILE --headless` gives: same text rules, same models.
 
-When is --ray worth it? Ray costs a few seconds to start locally (about 4 s here), about
-0.8 GB of memory before any work, and each worker loads its own copy of the models. On one
-machine the plain scorer is as fast or faster (BENCHMARKS.md: "Archive scoring"): use --ray
-for archives of millions of rows on a cluster of several machines (--ray ADDRESS), where rows/s
-grow with the workers; without an address it starts a local Ray (a way to try the cluster setup).
-Inputs and OUT must be reachable under the same paths from every node.
+When is --ray worth it? A local Ray costs about 6 s to start and plan, about 1.2 GB of memory
+for Ray itself, and each worker loads its own copy of the models (~650 MB). On one machine the
+plain scorer is as fast (measured on 2 cores, 50,000 rows: 119 s; Ray with 2 workers 118 s,
+with 1 worker 128 s; BENCHMARKS.md, "Archive scoring"): use --ray for archives of millions of
+rows on a cluster of several machines (--ray ADDRESS), where rows/s grow with the workers
+(~230 rows/s per one-core worker here); without an address it starts a local Ray (a way to try
+the cluster setup). Inputs and OUT must be reachable under the same paths from every node.
 """
 
 
