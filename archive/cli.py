@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from finterm.config import ENGINES
-from finterm.errors import FintermError, InputError
+from finterm.errors import FintermError, InputError, exit_code_for
 
 from .inputs import DEFAULT_CHUNK_ROWS, Columns, check_file, estimate_rows, expand_inputs
 from .local import ProgressBar, RunStats, StopControl, run_local
@@ -109,16 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     except Stopped:  # before any scoring (inputs, models, Ray starting)
         _say(f"stopped by {stops.name} while starting: nothing scored by this run")
         code = stops.exit_code
-    except FintermError as exc:
-        log.info("exit %d: %s", exc.exit_code, exc.message)
-        _say(exc.message)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:  # a bug: the details go to the log, one line to the user
-        log.exception("unexpected error")
-        _say(f"unexpected error: {exc.__class__.__name__}: {str(exc)[:200]} (details in the log file)")
-        return 1
+    except (FintermError, KeyboardInterrupt, Exception) as exc:
+        return exit_code_for(exc, _say, log)
     finally:
         stops.restore()
     if stops.stopped:

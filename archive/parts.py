@@ -23,6 +23,7 @@ from pathlib import Path
 import polars as pl
 
 from finterm.errors import InputError
+from finterm.store.durable import fsync_dir
 
 from .inputs import InputFile
 
@@ -36,19 +37,6 @@ def part_name(f: InputFile, chunk: int) -> str:
     return f"{f.key}-{chunk:06d}"
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """`write(tmp)` to a hidden file beside `path`, fsync it, rename it onto `path`."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -57,7 +45,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         with tmp.open("rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     finally:
         if tmp.exists():
             tmp.unlink()

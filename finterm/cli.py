@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from finterm.config import ENGINES
-from finterm.errors import FintermError, InputError
+from finterm.errors import FintermError, InputError, exit_code_for
 
 log = logging.getLogger("finterm.cli")
 
@@ -98,16 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     except Stopped as exc:
         _say(f"stopped by {exc} while starting (loading the models); nothing scored")
         return exc.exit_code
-    except FintermError as exc:
-        log.info("exit %d: %s", exc.exit_code, exc.message)
-        _say(exc.message)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:  # a bug: the details go to the log, one line to the user
-        log.exception("unexpected error")
-        _say(f"unexpected error: {exc.__class__.__name__}: {str(exc)[:200]} (details in the log file)")
-        return 1
+    except (FintermError, KeyboardInterrupt, Exception) as exc:
+        return exit_code_for(exc, _say, log)
     finally:
         stop.uninstall()
 

@@ -35,3 +35,18 @@ class EngineError(FintermError):
     """An inference engine that cannot run here or failed on a model."""
 
     exit_code = 3
+
+
+def exit_code_for(exc: BaseException, say, log) -> int:
+    """What a command line does with an exception that ends it (call it inside `except`):
+    a FintermError is its one line and code, ^C is 130, anything else a bug, logged in full
+    with one line to the user."""
+    if isinstance(exc, FintermError):
+        log.info("exit %d: %s", exc.exit_code, exc.message)
+        say(exc.message)
+        return exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    log.exception("unexpected error")
+    say(f"unexpected error: {exc.__class__.__name__}: {str(exc)[:200]} (details in the log file)")
+    return 1

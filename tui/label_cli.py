@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from finterm.config import ENGINES
-from finterm.errors import FintermError, InputError
+from finterm.errors import FintermError, InputError, exit_code_for
 
 log = logging.getLogger("finterm.label")
 
@@ -46,15 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     except Stopped as exc:
         _say(f"stopped by {exc} while starting (loading the models); no labels changed")
         return exc.exit_code
-    except FintermError as exc:
-        _say(exc.message)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:  # a bug: one line, details in the log
-        log.exception("unexpected error")
-        _say(f"unexpected error: {exc.__class__.__name__}: {str(exc)[:200]}")
-        return 1
+    except (FintermError, KeyboardInterrupt, Exception) as exc:
+        return exit_code_for(exc, _say, log)
     finally:
         stop.uninstall()
 
