@@ -1,15 +1,20 @@
-"""Each ticker's whole session for its own screen (plain Python, no UI imports).
+"""Each ticker's session for its own screen (plain Python, no UI imports).
 
 The aggregator (aggregate.py) keeps a rolling window for the panels; the ticker screen needs
-more: the ticker's sentiment over the whole session (a replay of a recording shows all of
-it; a restart on a recording shows the history loaded before going live), the sources its
-posts came from, how often the model agrees with the crowd's own tags, and its latest posts.
+more: the ticker's sentiment over the session (a replay of a recording shows all of it; a
+restart on a recording shows the history loaded before going live), the sources its posts
+came from, how often the model agrees with the crowd's own tags, and its latest posts.
 Time is the posts' own (`created_at`), bucketed by minute; a post costs O(1) per ticker.
+
+An app left open all day must not grow with it: minutes older than `retain_minutes` before
+the newest post are dropped (every `PRUNE_EVERY_MIN` minutes of post time), and at most
+`max_tickers` tickers are followed (a firehose's one-off cashtags): past that, the ticker
+posted about least recently is forgotten first.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Iterable
@@ -22,6 +27,12 @@ from .aggregate import BEAR, BULL, minute_of, sentiment_index
 #: probability vectors, which it does not show, so a firehose of tickers stays light).
 LATEST = 40
 _CROWD = {"bullish": BULL, "bearish": BEAR}
+#: Minutes kept by default: a trading day and the night before it.
+RETAIN_MINUTES = 24 * 60
+#: Tickers followed at most (each costs its minute counts and LATEST posts).
+MAX_TICKERS = 5000
+#: How often (in minutes of post time) minutes past the retention are dropped.
+PRUNE_EVERY_MIN = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +67,14 @@ class _Line:
 
 
 class Timeline:
-    """Per-ticker minute buckets over the whole session, history first."""
+    """Per-ticker minute buckets over the session (its last `retain_minutes`), history first."""
 
-    def __init__(self) -> None:
-        self._lines: dict[str, _Line] = {}
+    def __init__(self, retain_minutes: int = RETAIN_MINUTES, max_tickers: int = MAX_TICKERS) -> None:
+        self.retain_minutes = max(1, int(retain_minutes))
+        self.max_tickers = max(1, int(max_tickers))
+        #: ticker -> its line, the ticker posted about least recently first.
+        self._lines: OrderedDict[str, _Line] = OrderedDict()
+        self._pruned_at: int | None = None
         #: The newest post time of the history loaded at start (None: no history).
         self.history_until: datetime | None = None
         self.history_posts = 0
@@ -75,10 +90,16 @@ class Timeline:
         if not tw.tickers:
             return
         m = minute_of(tw.created_at)
-        if self._first is None or m < self._first:
-            self._first = m
         if self._last is None or m > self._last:
             self._last = m
+            if self._pruned_at is None:
+                self._pruned_at = m
+            elif m - self._pruned_at >= PRUNE_EVERY_MIN:
+                self._prune(m - self.retain_minutes + 1)
+        if m < self._last - self.retain_minutes + 1:
+            return  # already out of the retained span (a late post)
+        if self._first is None or m < self._first:
+            self._first = m
         if history:
             self.history_posts += 1
             when = tw.created_at if tw.created_at.tzinfo else tw.created_at.replace(tzinfo=timezone.utc)
@@ -94,6 +115,10 @@ class Timeline:
             line = self._lines.get(t)
             if line is None:
                 line = self._lines[t] = _Line()
+                if len(self._lines) > self.max_tickers:
+                    self._lines.popitem(last=False)
+            else:
+                self._lines.move_to_end(t)
             c = line.minutes.get(m)
             if c is None:
                 c = line.minutes[m] = [0, 0, 0]
@@ -106,6 +131,21 @@ class Timeline:
                 cc[0] += 1
                 cc[1] += crowd_i == s
             line.latest.append((sc, history))
+
+    def _prune(self, cut: int) -> None:
+        """Drop every minute before `cut`, and the tickers left with none."""
+        self._pruned_at = self._last
+        for t in list(self._lines):
+            line = self._lines[t]
+            if not line.minutes or min(line.minutes) >= cut:
+                continue
+            line.minutes = {m: c for m, c in line.minutes.items() if m >= cut}
+            line.sources = {m: d for m, d in line.sources.items() if m >= cut}
+            line.crowd = {m: c for m, c in line.crowd.items() if m >= cut}
+            if not line.minutes:
+                del self._lines[t]
+        if self._first is not None and self._first < cut:
+            self._first = cut
 
     # -- reading ------------------------------------------------------------------------
     def __contains__(self, ticker: str) -> bool:
@@ -183,4 +223,8 @@ class Timeline:
 
     def tickers(self) -> list[str]:
         return sorted(self._lines)
+
+    def __len__(self) -> int:
+        """Tickers followed now."""
+        return len(self._lines)
 

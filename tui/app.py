@@ -28,7 +28,7 @@ from finterm.alerts.engine import Alert
 from finterm.config import Config
 from finterm.records import PipelineFailed, PostDeleted, Scored, SourceStatus
 from finterm.sinks.aggregate import Aggregator
-from finterm.sinks.timeline import Timeline
+from finterm.sinks.timeline import RETAIN_MINUTES, Timeline
 from finterm.stats import percentile
 from finterm.store.labels import LabelStore, correction_for, default_labels_path
 from finterm.text import normalize_ticker
@@ -53,8 +53,6 @@ SPEEDS: list[float | None] = [0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 1000, No
 #: Most queue items taken per drain tick, and the time budget for it (the rest waits a tick).
 DRAIN_MAX_ITEMS = 2000
 DRAIN_BUDGET_S = 0.030
-
-
 #: The status bar shows the backlog once the oldest waiting post has waited this long (seconds).
 BACKLOG_SHOW_S = 1.0
 #: Alerts kept for the alerts screen (the oldest go first).
@@ -125,8 +123,9 @@ class FintermApp(App):
         self.aggregator = Aggregator(window_minutes=self.window_minutes, retain_minutes=max(240, self.window_minutes or 0),
                                      topics=self.labels.get("topic", ()))
         self.filters = Filters()
-        #: Each ticker's whole session (its screen's chart, sources, crowd, latest posts).
-        self.timeline = Timeline()
+        #: Each ticker's session (its screen's chart, sources, crowd, latest posts): the last
+        #: day, or the history loaded at start when that is longer.
+        self.timeline = Timeline(retain_minutes=max(RETAIN_MINUTES, round(ui.history_hours * 60) + 60))
         #: Every alert of the session, oldest first (the alerts screen lists them newest first).
         self.alert_log: list[Alert] = []
         self._new_alerts: list[Alert] = []  # since the last drain: announced once per drain
