@@ -17,11 +17,12 @@ from pathlib import Path
 
 from finterm.config import ENGINES
 from finterm.errors import FintermError, InputError, exit_code_for
+from finterm.signals import StopController, Stopped
 
 from .inputs import DEFAULT_CHUNK_ROWS, Columns, check_file, estimate_rows, expand_inputs
-from .local import ProgressBar, RunStats, StopControl, run_local
+from .local import ProgressBar, RunStats, run_local
 from .parts import REJECTS, OutputDir, model_identity
-from .scoring import ChunkScorer, Stopped
+from .scoring import ChunkScorer
 
 log = logging.getLogger("finterm.archive")
 
@@ -103,19 +104,34 @@ def main(argv: list[str] | None = None) -> int:
     if args.ray and not _looks_like_address(args.ray):  # `--ray data/`: a local Ray and one more input
         args.inputs.insert(0, args.ray)
         args.ray = ""
-    stops = StopControl().install()
+    # The main thread scores: a signal raises Stopped where it is (finterm/signals.py), except
+    # while a part and its manifest line are written.
+    stops = StopController().install()
+    stops.on_force(_say_forced)
     try:
         code = run(args, stops)
     except Stopped:  # before any scoring (inputs, models, Ray starting)
         _say(f"stopped by {stops.name} while starting: nothing scored by this run")
-        code = stops.exit_code
+        code = stops.exit_code or 143
     except (FintermError, KeyboardInterrupt, Exception) as exc:
         return exit_code_for(exc, _say, log)
     finally:
-        stops.restore()
-    if stops.stopped:
+        stops.uninstall()
+    if stops.requested:
         _exit_now(code)
     return code
+
+
+def _say_forced(signum: int) -> None:
+    """A second signal: one line, then the process ends at once (inside the signal handler:
+    a plain write, no logging)."""
+    from finterm.signals import signal_name
+
+    try:
+        sys.stderr.write(f"\nfinterm: {signal_name(signum)} again: exiting at once (finished parts are kept)\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def _exit_now(code: int) -> None:
@@ -148,7 +164,7 @@ def _config(args):
     return config
 
 
-def run(args: argparse.Namespace, stops: StopControl) -> int:
+def run(args: argparse.Namespace, stops: StopController) -> int:
     from finterm.tui.logs import log_to_file
 
     if args.workers and args.ray is None:
@@ -193,7 +209,7 @@ def run(args: argparse.Namespace, stops: StopControl) -> int:
             rejected_file = out.rebuild_rejects(files)
     _summary(out, stats, engine, interrupted, stops, rejected_file)
     if interrupted:
-        return stops.exit_code
+        return stops.exit_code or 143
     return 1 if stats.broken else 0
 
 
@@ -211,7 +227,7 @@ def _run_local(args, config, files, out, columns, stops, stats, progress) -> str
     models = model_identity(clf)
     out.check_models(models)
     progress.note = ""
-    scorer = ChunkScorer(clf, columns, probs=args.probs, should_stop=lambda: stops.stopped, on_rows=progress.advance)
+    scorer = ChunkScorer(clf, columns, probs=args.probs, check_stop=stops.check, on_rows=progress.advance)
     engine = getattr(clf, "engine_name", "?")
     stats.started = progress.t0 = _now()
     run_local(files, out, scorer, chunk_rows=args.chunk_rows, columns=columns, models=models, engine=engine,
@@ -259,7 +275,7 @@ def _now() -> float:
     return time.monotonic()
 
 
-def _summary(out: OutputDir, stats: RunStats, engine: str, interrupted: bool, stops: StopControl, rejected_file: int) -> None:
+def _summary(out: OutputDir, stats: RunStats, engine: str, interrupted: bool, stops: StopController, rejected_file: int) -> None:
     t = out.totals()
     lines = [
         f"scored {stats.scored:,} rows and rejected {stats.rejected:,} of {stats.read:,} read in {stats.elapsed_s:.1f} s "

@@ -2,24 +2,22 @@
 
 Memory holds one chunk (its input columns and outputs) besides the models; a part is written
 and listed in the manifest before the next chunk is read. A stop (signal) drops the chunk in
-flight, keeps every finished part and returns; `stops.StopControl` decides when.
+flight, keeps every finished part and returns; `finterm.signals.StopController` decides when.
 """
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from finterm.signals import StopController
+
 from .inputs import BrokenRecord, Columns, InputFile, iter_chunks
 from .parts import OutputDir, entry_for, part_name, write_part, write_rejects
-from .scoring import ChunkResult, ChunkScorer, Stopped
+from .scoring import ChunkResult, ChunkScorer
 
 
 @dataclass
@@ -53,81 +51,6 @@ class RunStats:
         self.parts += 1
         if entry.get("last_row"):
             self.last = (entry["file"], entry["last_row"])
-
-
-class StopControl:
-    """SIGINT/SIGTERM: the first one stops the run (the work in hand is dropped at once, unless
-    a part is being written: then right after it); a second one exits at once.
-
-    Outside `critical()` the handler raises `Stopped` where the main thread is, so loading models
-    or scoring a chunk is cut short within a batch; inside, it only notes the signal and
-    `critical()` raises on its way out.
-    """
-
-    def __init__(self, err: TextIO | None = None):
-        self.signum: int | None = None
-        self._critical = 0
-        self._old: dict = {}
-        self.err = err or sys.stderr
-
-    @property
-    def stopped(self) -> bool:
-        return self.signum is not None
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + (self.signum or 0)
-
-    @property
-    def name(self) -> str:
-        return signal.Signals(self.signum).name if self.signum else ""
-
-    def install(self) -> StopControl:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handler)
-        return self
-
-    def restore(self) -> None:
-        for sig, h in self._old.items():
-            signal.signal(sig, h)
-        self._old.clear()
-
-    def _handler(self, signum, frame) -> None:
-        if self.signum is not None:  # a second signal: now
-            try:
-                self.err.write(f"\nfinterm: {signal.Signals(signum).name} again: exiting at once (finished parts are kept)\n")
-                self.err.flush()
-            except (OSError, ValueError):
-                pass
-            os._exit(128 + signum)
-        self.signum = signum
-        if not self._critical:
-            raise Stopped()
-
-    def check(self) -> None:
-        if self.signum is not None:
-            raise Stopped()
-
-    @contextmanager
-    def critical(self):
-        """A block a signal must not cut (writing a part and its manifest line)."""
-        self._critical += 1
-        try:
-            yield
-        finally:
-            self._critical -= 1
-        if not self._critical:
-            self.check()
-
-    @contextmanager
-    def critical_quiet(self):
-        """Like `critical()`, for clean-up after a stop: a signal is noted, nothing is raised."""
-        self._critical += 1
-        try:
-            yield
-        finally:
-            self._critical -= 1
 
 
 class ProgressBar:
@@ -210,7 +133,7 @@ def commit_result(out_path, result: ChunkResult, models: dict[str, str], engine:
 
 
 def run_local(files: list[InputFile], out: OutputDir, scorer: ChunkScorer, *, chunk_rows: int, columns: Columns,
-              models: dict[str, str], engine: str, stops: StopControl, stats: RunStats,
+              models: dict[str, str], engine: str, stops: StopController, stats: RunStats,
               progress: ProgressBar | None = None, on_entry: Callable[[dict], None] | None = None) -> None:
     """Score every unfinished chunk of `files` into `out`. Raises Stopped on a stop signal;
     files that break off are noted in `stats.broken` and the run goes on with the next file."""

@@ -34,8 +34,10 @@ from pathlib import Path
 
 import polars as pl
 
+from finterm.signals import StopController
+
 from .inputs import Chunk, ChunkRef, Columns, FilePlan, InputFile, plan_chunks, read_chunk
-from .local import ProgressBar, RunStats, StopControl, commit_result
+from .local import ProgressBar, RunStats, commit_result
 from .parts import OutputDir, model_identity
 from .scoring import ChunkScorer
 
@@ -188,7 +190,7 @@ def default_workers(resources: dict, threads: int) -> int:
 
 
 def run_ray(files: list[InputFile], out: OutputDir, *, config, columns: Columns, probs: bool, chunk_rows: int,
-            workers: int, threads: int, stops: StopControl, stats: RunStats, progress: ProgressBar | None = None) -> dict:
+            workers: int, threads: int, stops: StopController, stats: RunStats, progress: ProgressBar | None = None) -> dict:
     """Score every unfinished chunk on the Ray cluster already started (`start_ray`).
 
     Returns {"engine", "models", "workers": {pid: peak MB}}. Raises Stopped on a stop signal

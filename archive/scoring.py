@@ -34,13 +34,6 @@ REJECT_TEXT_CHARS = 200
 _SEP = "\x1f"
 
 
-class Stopped(BaseException):
-    """A stop was asked for (a signal): the chunk in hand is dropped, not written.
-
-    A BaseException, like KeyboardInterrupt: raised by the signal handler wherever the main
-    thread is, it must not be taken for an error by an `except Exception` on the way out."""
-
-
 def tweet_fields(text: str | None, symbols) -> tuple[str, tuple[str, ...]]:
     """(clean text, tickers) exactly as `finterm.records.make_tweet` makes them."""
     clean = clean_text(text or "")
@@ -124,11 +117,12 @@ class ChunkScorer:
     """Scores chunks with one classifier (built by `finterm.wiring.build_classifier`)."""
 
     def __init__(self, classifier, columns: Columns, probs: bool = False,
-                 should_stop: Callable[[], bool] | None = None, on_rows: Callable[[int], None] | None = None):
+                 check_stop: Callable[[], None] | None = None, on_rows: Callable[[int], None] | None = None):
         self.classifier = classifier
         self.columns = columns
         self.probs = probs
-        self.should_stop = should_stop or (lambda: False)
+        #: Raises `finterm.signals.Stopped` when a stop was asked for (between two slices).
+        self.check_stop = check_stop or (lambda: None)
         self.on_rows = on_rows or (lambda n: None)
         self.labels = {task: list(classifier.models[task].labels) for task in TASKS}
 
@@ -200,8 +194,7 @@ class ChunkScorer:
         out = {task: np.empty((len(texts), len(self.labels[task])), dtype=np.float32) for task in TASKS}
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for start in range(0, len(order), SLICE_TEXTS):
-            if self.should_stop():
-                raise Stopped()
+            self.check_stop()
             idx = order[start : start + SLICE_TEXTS]
             got = self.classifier.predict([texts[i] for i in idx])
             for task in TASKS:

@@ -17,6 +17,11 @@ first signal raises `Stopped` in the main thread instead: the front end catches 
 in one line and returns `exit_code`. A second signal ends the process at once with
 `os._exit(128 + signum)`, after the `on_force` hooks (restore the terminal, say why).
 
+A front end with no pipeline to stop (`finterm score`: the main thread does the work) never
+calls `running`: a first signal raises `Stopped` wherever the main thread is, so loading
+models or scoring a chunk is cut short at once, except inside `critical()` (writing a part
+and its manifest line), where it is noted and raised when the block ends.
+
 Handlers can only be set from the main thread; elsewhere `install` does nothing and
 `installed` stays False (tests that drive a front end from a worker thread).
 """
@@ -27,7 +32,8 @@ import logging
 import os
 import signal
 import threading
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 log = logging.getLogger("finterm.signals")
 
@@ -46,7 +52,7 @@ class Stopped(BaseException):
     """A stop signal came while starting: unwinds start-up (a BaseException, so library code
     that catches Exception lets it through)."""
 
-    def __init__(self, signum: int):
+    def __init__(self, signum: int = signal.SIGTERM):
         super().__init__(signal_name(signum))
         self.signum = signum
         self.exit_code = 128 + signum
@@ -62,6 +68,7 @@ class StopController:
         self.signum: int | None = None
         self.installed = False
         self._starting = True
+        self._critical = 0
         self._callbacks: list[Callable[[], None]] = []
         self._force_hooks: list[Callable[[int], None]] = []
         self._old: dict[int, object] = {}
@@ -114,6 +121,32 @@ class StopController:
         """`hook(signum)` runs just before a second signal ends the process (keep it tiny)."""
         self._force_hooks.append(hook)
 
+    @contextmanager
+    def critical(self) -> Iterator[None]:
+        """A block a signal must not cut: a first signal inside it is only noted, and `Stopped`
+        is raised as the outermost block ends (while starting: see the module docstring)."""
+        self._critical += 1
+        try:
+            yield
+        finally:
+            self._critical -= 1
+        if not self._critical and self._starting:
+            self.check()
+
+    @contextmanager
+    def critical_quiet(self) -> Iterator[None]:
+        """Like `critical()`, for clean-up after a stop: a signal is noted, nothing is raised."""
+        self._critical += 1
+        try:
+            yield
+        finally:
+            self._critical -= 1
+
+    def check(self) -> None:
+        """Raise `Stopped` if a stop signal has come (a point where stopping is safe)."""
+        if self.signum is not None:
+            raise Stopped(self.signum)
+
     # -- state ------------------------------------------------------------------------------
     @property
     def requested(self) -> bool:
@@ -146,7 +179,7 @@ class StopController:
             os._exit(128 + signum)
         self.signum = signum  # nothing here may take a lock the interrupted code could hold (no logging)
         self.event.set()
-        if self._starting and may_raise:
+        if self._starting and may_raise and not self._critical:
             raise Stopped(signum)
         for cb in list(self._callbacks):
             self._call(cb)

@@ -6,7 +6,6 @@ status) over the queue-fed double, where the numbers are known."""
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest

@@ -3,7 +3,6 @@ hourly budget, 429 with Retry-After, a 404 symbol, a refusal; and several source
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest

@@ -218,3 +218,22 @@ def test_controller_raises_while_starting_and_calls_back_once_running():
     late = []
     later.on_stop(lambda: late.append(1))  # registered after the signal: called at once
     assert late == [1]
+
+
+def test_controller_holds_a_signal_inside_a_critical_block_until_it_ends():
+    """finterm score's use: no `running`, so a signal raises where the main thread is, except
+    inside critical() (a part being written), which raises as it ends."""
+    stop = StopController()
+    steps = []
+    with pytest.raises(Stopped) as e:
+        with stop.critical():
+            stop._on_signal(signal.SIGINT, may_raise=True)  # noted, not raised here
+            steps.append("part written")
+        steps.append("never")
+    assert steps == ["part written"] and e.value.exit_code == 130
+    with stop.critical_quiet():  # clean-up after the stop: nothing raised
+        steps.append("rejects rebuilt")
+    assert steps[-1] == "rejects rebuilt"
+    with pytest.raises(Stopped):
+        stop.check()
+    assert StopController().check() is None  # no signal: nothing to raise
