@@ -2,11 +2,13 @@
 latency hold, is anything lost or scored twice?
 
     python bench/soak.py [--minutes 30] [--rate 50] [--sources demo,x] [--engine auto]
-                         [--threads N] [--out bench/results/soak.json]
+                         [--threads N] [--together] [--out bench/results/soak.json]
 
-Each source runs in its own child process (so each RSS is its own), at the same time, its
-engines on --threads cores (default: the machine's cores shared out among the children; two
-DeepSparse processes that each take every core spin against each other, STACK.md):
+Each source runs in its own child process (so each RSS is its own), one after the other by
+default, as the app runs on its machine: its engines on every core (--threads). With
+--together they run at the same time, the cores shared out among them (two DeepSparse
+processes that each take every core spin against each other, STACK.md), which shows what a
+machine shared with other work does to the latency:
 - `demo`: the built-in market simulator at --rate posts/s (its news bursts come on top, as
   in `finterm --demo`), through `wiring.build_run` as the screen's pipeline is built;
 - `x`: the real live X source (HTTP client, JSON lines, rule sync, id dedup) against a
@@ -287,8 +289,10 @@ def main() -> int:
     ap.add_argument("--rate", type=float, default=50.0, help="posts per second (default 50)")
     ap.add_argument("--sources", default="demo,x", help="demo, x (the fake live X API), or both (default)")
     ap.add_argument("--engine", default="auto", choices=ENGINES)
-    ap.add_argument("--threads", type=int, default=None, help="cores for each child's engines "
-                    "(default: the machine's cores / the number of sources, at least 1)")
+    ap.add_argument("--threads", type=int, default=None, help="cores for each child's engines (default: the "
+                    "machine's cores; with --together, shared out among the sources, at least 1 each)")
+    ap.add_argument("--together", action="store_true", help="run the sources at the same time (default: one "
+                    "after the other, each on the whole machine)")
     ap.add_argument("--out", default=str(RESULTS / "soak.json"))
     ap.add_argument("--child", choices=("demo", "x"), help=argparse.SUPPRESS)
     ap.add_argument("--json", help=argparse.SUPPRESS)
@@ -298,7 +302,8 @@ def main() -> int:
         return 0
 
     names = [n.strip() for n in args.sources.split(",") if n.strip()]
-    threads = args.threads or max(1, (os.cpu_count() or 1) // len(names))
+    share = len(names) if args.together else 1
+    threads = args.threads or max(1, (os.cpu_count() or 1) // share)
     stop = threading.Event()
     server = None
     env = dict(os.environ, NM_DISABLE_ANALYTICS="1", PYTHONPATH=str(ROOT))
@@ -309,22 +314,31 @@ def main() -> int:
         env.update(X_BEARER_TOKEN=TOKEN, FINTERM_X_API_BASE=server.base_url)
     info = machine()
     procs = {}
-    for name in names:
-        cmd = [sys.executable, __file__, "--child", name, "--minutes", str(args.minutes), "--rate", str(args.rate),
-               "--engine", args.engine, "--threads", str(threads), "--json", str(tmp / f"{name}.json")]
-        env_n = dict(env, FINTERM_LOG=str(tmp / f"{name}.log"))
-        procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env_n)
     results = {}
-    for name, p in procs.items():
+
+    def collect(name: str, p: subprocess.Popen) -> None:
         p.wait()
         try:
             results[name] = json.loads((tmp / f"{name}.json").read_text())
         except (OSError, ValueError):
             results[name] = {"source": name, "error": f"child exited {p.returncode}"}
+        results[name]["load_avg_at_end"] = round(os.getloadavg()[0], 2)
+
+    for name in names:
+        cmd = [sys.executable, __file__, "--child", name, "--minutes", str(args.minutes), "--rate", str(args.rate),
+               "--engine", args.engine, "--threads", str(threads), "--json", str(tmp / f"{name}.json")]
+        env_n = dict(env, FINTERM_LOG=str(tmp / f"{name}.log"))
+        procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env_n)
+        if not args.together:
+            collect(name, procs[name])
+    for name, p in procs.items():
+        if name not in results:
+            collect(name, p)
     stop.set()
     if server is not None:
         server.__exit__(None, None, None)
-    out = {"machine": info, "minutes": args.minutes, "rate": args.rate, "threads": threads, "results": results,
+    out = {"machine": info, "minutes": args.minutes, "rate": args.rate, "threads": threads,
+           "together": args.together, "results": results,
            "load_avg_at_end": os.getloadavg()[0]}
     write_json(Path(args.out), out)
     print(table(out))
