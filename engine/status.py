@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .classifier import Classifier
+
+class Classifier(Protocol):
+    """What these lines read of a classifier (engine/classifier.py's, or a test double): named
+    here so this module needs nothing from the classifier's own."""
+
+    engine_name: str
+
+    @property
+    def runs(self) -> Sequence[Any]: ...  # each with .tasks and .folder (name, size_bytes)
+
+    @property
+    def models(self) -> Mapping[str, Any]: ...  # task -> its model folder (.name)
+
+    def bridging_now(self) -> bool: ...
 
 
 def describe(clf: Classifier) -> str:
