@@ -8,11 +8,15 @@ O(1) amortized (its tickers and topic), whatever the window.
 
 A window of `None` is the whole session. Minute buckets are kept for `retain_minutes` (at
 least the window) so the window can be changed, and sparklines drawn, without a rescan.
+The session's per-ticker counts follow at most `max_tickers` tickers (a firehose's one-off
+cashtags would grow them all day): past that, the ticker posted about least recently leaves
+them; the overall and topic counts keep every post.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, insort
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable
@@ -20,6 +24,8 @@ from typing import Iterable
 from finterm.records import Scored
 
 BULL, BEAR, NEU = 0, 1, 2
+#: Tickers the session counts follow by default (as the ticker screen's timeline).
+MAX_TICKERS = 5000
 _SENT_INDEX = {"bullish": BULL, "bearish": BEAR, "neutral": NEU, "positive": BULL, "negative": BEAR}
 
 
@@ -152,7 +158,8 @@ class _Counts:
 class Aggregator:
     """Rolling window over scored tweets, bucketed by minute of tweet time."""
 
-    def __init__(self, window_minutes: int | None = 60, retain_minutes: int = 240, topics: Iterable[str] = ()) -> None:
+    def __init__(self, window_minutes: int | None = 60, retain_minutes: int = 240, topics: Iterable[str] = (),
+                 max_tickers: int = MAX_TICKERS) -> None:
         if window_minutes is not None and window_minutes < 1:
             raise ValueError("window_minutes must be at least 1 (or None for the session)")
         self._window = window_minutes
@@ -163,6 +170,11 @@ class Aggregator:
         self._mins: list[int] = []  # sorted minute keys of the retained buckets
         self._win = _Counts()  # the current window (unused when the window is the session)
         self._session = _Counts()
+        self.max_tickers = max(1, int(max_tickers))
+        #: The session's tickers, posted about least recently first (the eviction order).
+        self._session_order: OrderedDict[str, None] = OrderedDict()
+        #: Tickers dropped from the session counts so far (shown nowhere else).
+        self.tickers_forgotten = 0
         self._now_min: int | None = None
         self._now: datetime | None = None
         self._win_start: int | None = None  # first minute inside the window
@@ -182,6 +194,7 @@ class Aggregator:
         agrees = None if not crowd else sentiment_index(crowd) == s
         self.seen += 1
         self._session.add_one(s, topic, tickers, agrees)
+        self._follow(tickers)
         if m > self._now_min - self._retain:
             b = self._buckets.get(m)
             if b is None:
@@ -193,6 +206,22 @@ class Aggregator:
             b.add_one(s, topic, tickers, agrees)
         if self._window is not None and m >= self._win_start:
             self._win.add_one(s, topic, tickers, agrees)
+
+    def _follow(self, tickers: Iterable[str]) -> None:
+        """Mark these tickers as posted about now; forget the least recent past the cap."""
+        order = self._session_order
+        for t in tickers:
+            if t in order:
+                order.move_to_end(t)
+            else:
+                order[t] = None
+        sess = self._session
+        while len(order) > self.max_tickers:
+            old, _ = order.popitem(last=False)
+            sess.tickers.pop(old, None)
+            sess.ticker_topics.pop(old, None)
+            sess.ticker_crowd.pop(old, None)
+            self.tickers_forgotten += 1
 
     def add_batch(self, batch: Iterable[Scored]) -> None:
         for sc in batch:

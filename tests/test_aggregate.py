@@ -127,3 +127,40 @@ def test_matches_brute_force_on_random_stream():
 def test_bad_window():
     with pytest.raises(ValueError):
         Aggregator(window_minutes=0)
+
+
+def test_session_counts_follow_at_most_max_tickers_least_recent_forgotten_first():
+    agg = Aggregator(window_minutes=None, max_tickers=3)
+    for t in ("A", "B", "C"):
+        agg.add(sc(0, tickers=(t,)))
+    agg.add(sc(1, tickers=("A",)))  # A is recent again
+    agg.add(sc(2, "Bearish", tickers=("D",)))  # B, least recent, leaves the session counts
+    assert agg.ticker_names() == ["A", "C", "D"]
+    assert agg.ticker("A").total == 2 and agg.ticker("B") is None
+    assert agg.tickers_forgotten == 1
+    assert agg.total == 5 and agg.topic_counts()["Earnings"] == 5  # every post still counted
+    agg.add(sc(3, tickers=("B",)))  # back, counted afresh
+    assert agg.ticker("B").total == 1 and agg.ticker("C") is None
+
+
+def test_session_memory_stays_flat_over_a_day_of_new_tickers():
+    """A firehose of one-off cashtags for a simulated day: memory after 24 h ~ after 12 h."""
+    import tracemalloc
+
+    agg = Aggregator(window_minutes=60, retain_minutes=120, max_tickers=500)
+    tracemalloc.start()
+    try:
+        sizes = []
+        n = 0
+        for m in range(24 * 60):
+            for _ in range(10):
+                n += 1
+                agg.add(sc(m, tickers=(f"T{n}", "SPY")))
+            if m in (12 * 60, 24 * 60 - 1):
+                sizes.append(tracemalloc.get_traced_memory()[0])
+    finally:
+        tracemalloc.stop()
+    agg.set_window(None)
+    assert len(agg.ticker_names()) <= 500
+    assert agg.ticker("SPY").total == n
+    assert sizes[1] < sizes[0] * 1.10
