@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=["both", "deepsparse", "onnxruntime"], default="both")
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--card", action="store_true",
+                   help="write the table into DIR/MODEL_CARD.md in place of its latency section (best on a quiet machine)")
     return ap
 
 
@@ -282,7 +284,13 @@ def cmd_bench(a):
     from .bench import bench_folder
     from .evaluate import choose_engines
 
+    if a.card:
+        from .card_latency import card_path, refresh_card
+
+        card_path(a.dir)  # refused before the minutes of benchmarking, not after
     res = bench_folder(a.dir, choose_engines(a.engine), repeats=a.repeats)
+    if a.card:
+        log(f"latency section of {refresh_card(a.dir, res)} rewritten")
     if a.json:
         print(json.dumps(res, indent=2))
     else:

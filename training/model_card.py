@@ -11,6 +11,8 @@ from pathlib import Path
 
 from finterm import PROJECT_ROOT
 
+from .card_latency import latency_section, measured_where
+
 
 def machine() -> str:
     """CPU model and core count, for reading the latency table."""
@@ -24,7 +26,7 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{name}, {os.cpu_count()} logical CPUs (shared with other work while measured)"
+    return f"{name}, {os.cpu_count()} logical CPUs"
 
 
 def display_path(path) -> str:
@@ -191,13 +193,8 @@ def write_card(out_dir: Path, info: dict) -> Path:
           f"- Zeros in the encoder's linear weights: {_pct(info['sparsity']['pytorch'])} (PyTorch), "
           f"{_pct(info['sparsity']['onnx'])} of the exported int8 encoder matrices.",
           f"- Weights by type (elements): {o['params_by_dtype']}; quantized ops: {o['quantized_ops']}.", ""]
-    L += ["## Latency (this machine, one run, noisy)", "", "| engine | shape | median ms | p90 ms | ms per tweet | tweets/s |",
-          "|---|---|---|---|---|---|"]
-    for eng, res in info["bench"].items():
-        for r in res.values():
-            L.append(f"| {eng} | {r['batch']} × {r['tokens']} | {r['median_ms']:.2f} | {r['p90_ms']:.2f} | "
-                     f"{r['ms_per_tweet']:.2f} | {r['tweets_per_second']:.0f} |")
-    L += ["", f"Machine: {info.get('machine') or machine()}.", ""]
+    L += latency_section(info["bench"], measured_where() + ", at export")
+    L += [f"Machine: {info.get('machine') or machine()}.", ""]
     path = out_dir / "MODEL_CARD.md"
     path.write_text("\n".join(L) + "\n", encoding="utf-8")
     return path

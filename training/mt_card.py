@@ -6,6 +6,7 @@ import platform
 import time
 from pathlib import Path
 
+from .card_latency import latency_section, measured_where
 from .model_card import _cell, _pct, display_command, display_path, machine
 from .mt_data import CHATTER_LABELS, HEADS, OUTPUTS
 from .mt_eval import fmt_goal, goal_rows
@@ -191,13 +192,7 @@ def write_multitask_card(out_dir: Path, info: dict) -> Path:
           f"(PyTorch: {_pct(s['encoder_sparsity'])} of the encoder's linear weights).",
           f"- Weights by type (elements): {o['params_by_dtype']}; quantized ops: {o['quantized_ops']}.", ""]
     if info.get("bench"):
-        L += ["## Latency (this machine, one run, noisy)", "",
-              "| engine | shape | median ms | p90 ms | ms per tweet | tweets/s |", "|---|---|---|---|---|---|"]
-        for eng, res in info["bench"].items():
-            for r in res.values():
-                L.append(f"| {eng} | {r['batch']} × {r['tokens']} | {r['median_ms']:.2f} | {r['p90_ms']:.2f} | "
-                         f"{r['ms_per_tweet']:.2f} | {r['tweets_per_second']:.0f} |")
-        L.append("")
+        L += latency_section(info["bench"], measured_where() + ", at export")
     L += [f"Machine (evaluation): {machine()}.", ""]
     path = out_dir / "MODEL_CARD.md"
     path.write_text("\n".join(L) + "\n", encoding="utf-8")
