@@ -64,6 +64,8 @@ def resolve_model_dirs(sentiment: str | Path | None = None, topic: str | Path | 
 
 
 def no_model_message(task: str, path: Path) -> str:
+    if task == "model":  # any model folder (finterm-train eval/bench)
+        return f"no model folder at {path} (model.onnx, config.json, tokenizer.json): train one with `finterm-train`"
     return (
         f"no {task} model is installed at {path}: train one with `finterm-train` "
         f"or point --{task}-model at a model folder (model.onnx, config.json, tokenizer.json)"
@@ -129,17 +131,17 @@ class ModelFolder:
         """Load and check a folder for `task` (one of TASKS, or "model" for any). `shared`: it was
         given as the model for every task, so its config.json must name its tasks."""
         p = Path(path).expanduser()
-        what = "shared" if shared else task
+        what = "shared" if shared else "" if task == "model" else task
         if not p.exists():
             if shared:
                 raise ModelError(f"no model folder at {p} (--model / models.model): give a folder with a head per task")
             raise ModelError(no_model_message(task, p))
         if not p.is_dir():
-            raise ModelError(f"{what} model {p} is not a folder")
+            raise ModelError(f"{what} model {p} is not a folder".lstrip())
         onnx_path, cfg_path, tok_path = p / "model.onnx", p / "config.json", p / "tokenizer.json"
         missing = [f.name for f in (onnx_path, cfg_path, tok_path) if not f.is_file()]
         if missing:
-            raise ModelError(f"{what} model folder {p} lacks {', '.join(missing)}")
+            raise ModelError(f"{what} model folder {p} lacks {', '.join(missing)}".lstrip())
         try:
             config = json.loads(cfg_path.read_text(encoding="utf-8"))
             if not isinstance(config, dict):

@@ -55,3 +55,12 @@ def test_bench_card_measures_the_shipped_model_through_the_runtime(tmp_path):
     section = after[after.index("## Latency"):]
     assert section.count("| onnxruntime |") == 4 and "| deepsparse |" not in section
     assert after[:after.index("## Latency")] == before[:before.index("## Latency")]
+
+
+def test_bench_of_a_missing_model_folder_is_one_line_not_a_traceback(tmp_path, capsys):
+    assert main(["bench", str(tmp_path / "nope")]) == 3
+    err = capsys.readouterr().err.strip()
+    assert err == f"finterm-train: no model folder at {tmp_path / 'nope'} (model.onnx, config.json, tokenizer.json): " \
+                  "train one with `finterm-train`"
+    assert main(["bench", str(tmp_path)]) == 3
+    assert capsys.readouterr().err.strip() == f"finterm-train: model folder {tmp_path} lacks model.onnx, config.json, tokenizer.json"

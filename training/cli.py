@@ -16,6 +16,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from finterm.errors import FintermError
+
 from .common import TrainError, default_backbone, log, set_threads
 from .data import DATA_ENV, TASKS, DataError, default_data_dir, load_split
 from .mt_cli import TASK as MT_TASK
@@ -254,10 +256,7 @@ def cmd_eval(a):
 
     from .evaluate import choose_engines, evaluate_folder
 
-    try:
-        folder = ModelFolder.load(a.dir)
-    except Exception as exc:
-        raise TrainError(str(exc)) from None
+    folder = ModelFolder.load(a.dir)  # ModelError: one line, exit 3, as `finterm` and `bench`
     if "tasks" in folder.config and a.data is None:
         from .mt_cli import cmd_eval as cmd_eval_finterm
 
@@ -351,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
             cmd_student(a, labels, train, valid, run_dir, max_len, command)
             cmd_export(a, labels, train, valid, run_dir, max_len, command, extra)
         return 0
-    except (TrainError, DataError) as exc:
+    except (TrainError, DataError, FintermError) as exc:
         print(f"finterm-train: {exc}", file=sys.stderr)
         return getattr(exc, "exit_code", 1)
     except KeyboardInterrupt:
