@@ -172,7 +172,7 @@ def paced_file(rate: float, seconds: float) -> Path:
     path = CACHE / f"paced-{rate:g}-{n}.jsonl"
     if path.is_file():
         return path
-    rows = [json.loads(l) for l in REPLAY.read_text(encoding="utf-8").splitlines() if l.strip()]
+    rows = [json.loads(line) for line in REPLAY.read_text(encoding="utf-8").splitlines() if line.strip()]
     base = datetime(2014, 10, 1, tzinfo=timezone.utc)
     CACHE.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as f:

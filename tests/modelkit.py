@@ -146,8 +146,8 @@ def make_model_folder(
     vocab = _vocab(keywords)
     model = _graph([("logits", labels, keywords)], vocab, fixed_seq=fixed_seq, fixed_batch=fixed_batch,
                    with_token_type_ids=with_token_type_ids, id_type=id_type, classes_dim=classes_dim)
-    return _write_folder(path, model, vocab, {"id2label": {str(i): l for i, l in enumerate(labels)},
-                                              "label2id": {l: i for i, l in enumerate(labels)}})
+    return _write_folder(path, model, vocab, {"id2label": {str(i): lab for i, lab in enumerate(labels)},
+                                              "label2id": {lab: i for i, lab in enumerate(labels)}})
 
 
 #: The two heads of the shared folder: task -> (output name, labels, keywords).
@@ -168,7 +168,7 @@ def make_two_head_folder(path: Path, name: str = "finterm-tiny-two-head", **kw) 
                    id_type=kw.pop("id_type", TensorProto.INT64), classes_dim=kw.pop("classes_dim", None))
     if kw:
         raise TypeError(f"unexpected options {sorted(kw)}")
-    tasks = {task: {"output": out, "id2label": {str(i): l for i, l in enumerate(labels)}}
+    tasks = {task: {"output": out, "id2label": {str(i): lab for i, lab in enumerate(labels)}}
              for task, (out, labels, _) in TWO_HEADS.items()}
     return _write_folder(path, model, vocab, {"finterm_name": name, "tasks": tasks})
 

@@ -80,7 +80,7 @@ def test_deepsparse_compiles_one_engine_per_shape_and_reuses_it(folders):
     clf.score(tweets(["down " * 40]))
     shapes = clf.backend_for("sentiment").compiled_shapes()
     assert shapes == [(1, 64), (16, 32)]  # 2-3 rows padded to 16
-    assert sum("compiling" in l for l in lines) == 2 * len(shapes)  # two model files: two compiles a shape
+    assert sum("compiling" in line for line in lines) == 2 * len(shapes)  # two model files: two compiles a shape
 
 
 def test_buckets_choose_the_smallest_that_fits():

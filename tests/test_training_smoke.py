@@ -18,8 +18,8 @@ pytest.importorskip("sparseml")
 pytest.importorskip("transformers")
 os.environ.setdefault("NM_DISABLE_ANALYTICS", "1")
 
-from tests.trainkit import sentiment_rows as _rows
-from tests.trainkit import tiny_backbone, write_csv
+from tests.trainkit import sentiment_rows as _rows  # noqa: E402 (after the importorskips)
+from tests.trainkit import tiny_backbone, write_csv  # noqa: E402
 
 
 @pytest.fixture(scope="module")
