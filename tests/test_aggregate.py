@@ -9,6 +9,7 @@ import pytest
 
 from finterm.records import Scored, Tweet
 from finterm.sinks.aggregate import Aggregator, net_score
+from tests.firehose import one_off_cashtag_day
 from tests.snapshots.fixture import LABELS
 
 TOPICS = LABELS["topic"]
@@ -145,21 +146,8 @@ def test_session_counts_follow_at_most_max_tickers_least_recent_forgotten_first(
 
 def test_session_memory_stays_flat_over_a_day_of_new_tickers():
     """A firehose of one-off cashtags for a simulated day: memory after 24 h ~ after 12 h."""
-    import tracemalloc
-
     agg = Aggregator(window_minutes=60, retain_minutes=120, max_tickers=500)
-    tracemalloc.start()
-    try:
-        sizes = []
-        n = 0
-        for m in range(24 * 60):
-            for _ in range(10):
-                n += 1
-                agg.add(sc(m, tickers=(f"T{n}", "SPY")))
-            if m in (12 * 60, 24 * 60 - 1):
-                sizes.append(tracemalloc.get_traced_memory()[0])
-    finally:
-        tracemalloc.stop()
+    sizes, n = one_off_cashtag_day(lambda m, tickers: agg.add(sc(m, tickers=tickers)))
     agg.set_window(None)
     assert len(agg.ticker_names()) <= 500
     assert agg.ticker("SPY").total == n

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import tracemalloc
 from datetime import datetime, timedelta, timezone
 
 from finterm.records import Scored, Tweet
 from finterm.sinks.aggregate import minute_of
 from finterm.sinks.timeline import PRUNE_EVERY_MIN, Timeline
+from tests.firehose import one_off_cashtag_day
 
 T0 = datetime(2026, 3, 3, 14, 0, tzinfo=timezone.utc)
 M0 = minute_of(T0)
@@ -63,17 +63,6 @@ def test_at_most_max_tickers_least_recent_forgotten_first():
 def test_memory_stays_flat_over_a_day_of_new_tickers():
     """A firehose of one-off cashtags for a simulated day: memory after 24 h ~ after 12 h."""
     tl = Timeline(retain_minutes=120, max_tickers=500)
-    tracemalloc.start()
-    try:
-        sizes = []
-        n = 0
-        for m in range(24 * 60):
-            for _ in range(10):
-                n += 1
-                tl.add(sc(m, tickers=(f"T{n}", "SPY")))
-            if m in (12 * 60, 24 * 60 - 1):
-                sizes.append(tracemalloc.get_traced_memory()[0])
-    finally:
-        tracemalloc.stop()
+    sizes, _ = one_off_cashtag_day(lambda m, tickers: tl.add(sc(m, tickers=tickers)))
     assert len(tl) <= 500
     assert sizes[1] < sizes[0] * 1.10
