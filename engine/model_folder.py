@@ -131,17 +131,18 @@ class ModelFolder:
         """Load and check a folder for `task` (one of TASKS, or "model" for any). `shared`: it was
         given as the model for every task, so its config.json must name its tasks."""
         p = Path(path).expanduser()
-        what = "shared" if shared else "" if task == "model" else task
+        # How the messages name the folder ("model" alone when any model folder will do).
+        subject = "shared model" if shared else "model" if task == "model" else f"{task} model"
         if not p.exists():
             if shared:
                 raise ModelError(f"no model folder at {p} (--model / models.model): give a folder with a head per task")
             raise ModelError(no_model_message(task, p))
         if not p.is_dir():
-            raise ModelError(f"{what} model {p} is not a folder".lstrip())
+            raise ModelError(f"{subject} {p} is not a folder")
         onnx_path, cfg_path, tok_path = p / "model.onnx", p / "config.json", p / "tokenizer.json"
         missing = [f.name for f in (onnx_path, cfg_path, tok_path) if not f.is_file()]
         if missing:
-            raise ModelError(f"{what} model folder {p} lacks {', '.join(missing)}".lstrip())
+            raise ModelError(f"{subject} folder {p} lacks {', '.join(missing)}")
         try:
             config = json.loads(cfg_path.read_text(encoding="utf-8"))
             if not isinstance(config, dict):
@@ -152,7 +153,7 @@ class ModelFolder:
         if "tasks" in config:
             heads = _task_heads(cfg_path, config["tasks"], graph.outputs)
             if task in TASKS and task not in heads:
-                raise ModelError(f"{what} model folder {p} has no {task} head (its config.json names: {', '.join(heads)})")
+                raise ModelError(f"{subject} folder {p} has no {task} head (its config.json names: {', '.join(heads)})")
         elif shared:
             raise ModelError(f"{p} is given as the model for every task (--model / models.model) but its config.json "
                              f"has no 'tasks'; a one-task folder goes to --sentiment-model or --topic-model")

@@ -173,7 +173,7 @@ class Aggregator:
         self.max_tickers = max(1, int(max_tickers))
         #: The session's tickers, posted about least recently first (the eviction order).
         self._session_order: OrderedDict[str, None] = OrderedDict()
-        #: Tickers dropped from the session counts so far (shown nowhere else).
+        #: Tickers dropped from the session counts so far.
         self.tickers_forgotten = 0
         self._now_min: int | None = None
         self._now: datetime | None = None
