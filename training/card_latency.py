@@ -50,7 +50,11 @@ def refresh_card(folder: Path, bench: dict) -> Path:
     if start is None:
         end = start = len(old) - (1 if old and old[-1] == "" else 0)
         new = ["", *new]
-    else:
-        end = next((i for i in range(start + 1, len(old)) if old[i].startswith(("## ", "Machine"))), len(old))
+    else:  # the section as latency_section writes it: heading, blank, table, blank
+        end = start + 1
+        while end < len(old) and (old[end].startswith("|") or (old[end] == "" and end == start + 1)):
+            end += 1
+        if end < len(old) and old[end] == "":
+            end += 1
     path.write_text("\n".join(old[:start] + new + old[end:]), encoding="utf-8")
     return path
