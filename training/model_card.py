@@ -38,7 +38,7 @@ def display_path(path) -> str:
     p = Path(os.path.normpath(str(path)))
     if not p.is_absolute():
         return str(path)
-    for base, prefix in ((PROJECT_ROOT, ""), (PROJECT_ROOT.parent, "../")):
+    for base, prefix in ((PROJECT_ROOT, ""), (PROJECT_ROOT.parent / "shared", "../shared/")):
         try:
             return prefix + p.relative_to(base).as_posix()
         except ValueError:
